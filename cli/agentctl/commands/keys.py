@@ -1,0 +1,102 @@
+"""agentctl keys: client credentials in Secrets Manager (create, list, rotate, revoke)."""
+
+from __future__ import annotations
+
+import re
+
+import click
+from agent_runtime import keys as key_store
+
+from agentctl.context import target
+from agentctl.errors import EXIT_REFUSED, AgentctlError
+from agentctl.output import OUTPUT_OPTION, emit, emit_json
+
+
+def _principal(value: str) -> str:
+    if not re.match(key_store.PRINCIPAL_PATTERN, value):
+        raise click.BadParameter(
+            "1-64 characters: letters, digits, '_', '.', '@', '-', starting with a letter or digit"
+        )
+    return value
+
+
+def _show_credential(credential: key_store.Credential, output: str, verb: str) -> None:
+    data = {
+        "principal": credential.principal,
+        "access_key_id": credential.access_key_id,
+        "secret_access_key": credential.secret_access_key,
+    }
+    if output == "json":
+        emit_json(data)
+        return
+    emit([data], "table")
+    click.echo(f"\n{verb}. The secret access key is shown only now: store it in the client's secret store.", err=True)
+
+
+@click.group()
+def keys() -> None:
+    """Client credentials (SigV4 access keys for Orbit)."""
+
+
+@keys.command("create")
+@click.argument("name", callback=lambda _c, _p, v: _principal(v))
+@OUTPUT_OPTION
+def create(name: str, output: str) -> None:
+    """Issue a credential for principal NAME and print it once."""
+    tgt = target()
+    try:
+        credential = key_store.create_client_key(tgt.client("secretsmanager"), tgt.names, name, tgt.client_key_kms)
+    except key_store.KeyAdminError as exc:
+        raise AgentctlError(str(exc), EXIT_REFUSED) from exc
+    _show_credential(credential, output, f"Credential for {name} created")
+
+
+@keys.command("list")
+@OUTPUT_OPTION
+def list_keys(output: str) -> None:
+    """Every client credential: principal and key ids, never a secret."""
+    tgt = target()
+    infos = key_store.list_client_keys(tgt.client("secretsmanager"), tgt.names)
+    rows = [
+        {
+            "principal": i.principal,
+            "access_key_id": i.access_key_id,
+            "previous_access_key_id": i.previous_access_key_id,
+            "created": i.created,
+            "last_rotated": i.last_rotated,
+        }
+        for i in infos
+    ]
+    emit(rows, output)
+
+
+@keys.command("rotate")
+@click.argument("name", callback=lambda _c, _p, v: _principal(v))
+@OUTPUT_OPTION
+def rotate(name: str, output: str) -> None:
+    """New key for NAME (current); the old one stays valid as previous until the next rotation."""
+    tgt = target()
+    try:
+        credential = key_store.rotate_client_key(tgt.client("secretsmanager"), tgt.names, name)
+    except key_store.KeyAdminError as exc:
+        raise AgentctlError(str(exc), EXIT_REFUSED) from exc
+    _show_credential(credential, output, f"Credential for {name} rotated (the previous key is still accepted)")
+
+
+@keys.command("revoke")
+@click.argument("name", callback=lambda _c, _p, v: _principal(v))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def revoke(name: str, yes: bool) -> None:
+    """Delete every version of NAME's credential at once."""
+    tgt = target()
+    tgt.refuse_prod(True)
+    if not yes:
+        click.confirm(f"Revoke every key of {name} in {tgt.env}? Requests signed with them will be refused", abort=True)
+    try:
+        key_store.revoke_client_key(tgt.client("secretsmanager"), tgt.names, name)
+    except key_store.KeyAdminError as exc:
+        raise AgentctlError(str(exc), EXIT_REFUSED) from exc
+    click.echo(f"revoked every key of {name}; Orbit refuses them once its key cache refreshes (at most 60 s)")
+
+
+COMMANDS = (keys,)

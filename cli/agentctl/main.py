@@ -1,0 +1,51 @@
+"""agentctl's entry point: global options, command registration, one readable line for every error."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+
+from agentctl.context import ENVIRONMENTS, resolve_target
+from agentctl.errors import translate
+
+
+class _Group(click.Group):
+    """Turns any exception from a command into one line on stderr and a non-zero exit, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except Exception as exc:  # the single place where errors become a readable line
+            raise translate(exc) from exc
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--env",
+    "env",
+    type=click.Choice(ENVIRONMENTS),
+    default=lambda: os.environ.get("ENVIRONMENT", "local"),
+    show_default="ENVIRONMENT or local",
+    help="Where to act.",
+)
+@click.option("--project", default=None, help="PROJECT_NAME (default: $PROJECT_NAME or agent-runtime).")
+@click.version_option(package_name="agent-runtime")
+@click.pass_context
+def cli(ctx: click.Context, env: str, project: str | None) -> None:
+    """Operate agent-runtime: deploy, check health, manage keys and policies, roll back, recover."""
+    ctx.obj = resolve_target(env, project)
+
+
+def _register() -> None:
+    from agentctl.commands import deploy, dispatch, health, keys
+
+    for module in (deploy, dispatch, health, keys):
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+_register()

@@ -1,0 +1,1 @@
+"""The work behind agentctl's commands: plain functions, no Click, testable without a terminal."""

@@ -1,0 +1,1 @@
+"""The governance policy decision point: Cedar policies, rate limits, audit, signed receipts."""

@@ -1,0 +1,173 @@
+"""The governance Lambda: parse the event, read the live configuration, count, decide, sign, audit, answer.
+
+Every invocation ends in exactly one audit event, written before the answer is returned, whatever happens.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from agent_runtime import aws, receipts
+from agent_runtime.logs import configure_logging, correlation_id_var
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from governance.config import Settings
+from governance.evaluate import (
+    ERROR,
+    REASON_ERROR,
+    SHADOW,
+    Decision,
+    DecisionRequest,
+    InvalidRequest,
+    evaluate,
+)
+from governance.policies import CompiledPolicySet
+from governance.rate_limits import RateLimiter
+from governance.store import PolicyStore
+
+configure_logging("governance")
+log = logging.getLogger("governance")
+audit_log = logging.getLogger("governance.audit")
+settings = Settings.from_env()
+metrics = Metrics(namespace=settings.metrics_namespace, service="governance")
+
+
+@dataclass
+class Runtime:
+    """What a warm Lambda instance keeps between invocations."""
+
+    store: PolicyStore
+    limiter: RateLimiter
+    receipt_key: Any
+    policy_set: CompiledPolicySet | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Runtime:
+        dynamodb = aws.client("dynamodb", connect_timeout=1.0, read_timeout=2.0, max_attempts=2)
+        secrets = aws.client("secretsmanager")
+        pem = secrets.get_secret_value(SecretId=settings.receipt_key_secret)["SecretString"]
+        return cls(
+            store=PolicyStore(dynamodb, settings.policy_table),
+            limiter=RateLimiter(dynamodb, settings.rate_limit_table),
+            receipt_key=receipts.load_private_key(pem),
+        )
+
+    def policies(self, version: int) -> CompiledPolicySet:
+        """The compiled policy set of `version`, parsed only when the version moved."""
+        if self.policy_set is None or self.policy_set.version != version:
+            self.policy_set = CompiledPolicySet(version, self.store.load(version))
+        return self.policy_set
+
+
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+
+
+def runtime() -> Runtime:
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            _runtime = Runtime.from_settings(settings)
+        return _runtime
+
+
+def decide(event: Any, decision_id: str) -> tuple[Decision, DecisionRequest | None]:
+    """Everything between the event and the answer; any failure is a denial (outcome `error`)."""
+    try:
+        request = DecisionRequest.from_event(event)
+    except InvalidRequest as exc:
+        return Decision(ERROR, False, f"Invalid governance request: {exc}", [], 0), None
+    correlation_id_var.set(request.correlation_id or None)
+    try:
+        rt = runtime()
+        config = rt.store.read_config()
+        policy_set = rt.policies(config.version)
+        now = time.time()
+        limit = rt.limiter.check(request.principal, request.source_ip, config.limits, now)
+        decision = evaluate(
+            request, policy_set, limit, now=datetime.fromtimestamp(now, UTC), environment=settings.environment
+        )
+        if decision.allowed:
+            decision.receipt = receipts.issue(
+                rt.receipt_key,
+                decision_id=decision_id,
+                principal=request.principal,
+                intent=request.intent,
+                digest=request.request_digest,
+                policy_set_version=decision.policy_set_version,
+                now=now,
+                ttl_seconds=settings.receipt_ttl_seconds,
+            )
+    except Exception:
+        log.exception("governance could not decide", extra={"event": "governance_error"})
+        return Decision(ERROR, False, REASON_ERROR, [], 0), request
+    return decision, request
+
+
+def audit(decision: Decision, request: DecisionRequest | None) -> None:
+    """The one audit event of a decision. Flushed before the answer leaves."""
+    fields: dict[str, Any] = {
+        "event": "audit",
+        "decision_id": decision.decision_id,
+        "outcome": SHADOW if decision.shadow else decision.outcome,
+        "enforced_outcome": decision.outcome,
+        "allowed": decision.allowed,
+        "reason": decision.reason,
+        "policy_ids": decision.policy_ids,
+        "policy_set_version": decision.policy_set_version,
+        "decision_time_ms": decision.decision_time_ms,
+    }
+    if request is not None:
+        fields.update(
+            correlation_id=request.correlation_id,
+            principal=request.principal,
+            intent=request.intent,
+            user_id=request.user_id,
+            request_id=request.request_id,
+            source_ip=request.source_ip,
+        )
+    if decision.shadow:
+        fields["shadow"] = decision.shadow
+    if decision.rate_limit is not None:
+        fields["rate_limit"] = {
+            "scope": decision.rate_limit.scope,
+            "remaining": decision.rate_limit.remaining,
+        }
+    fields.update(decision.extra)
+    audit_log.info("governance decision %s", fields["outcome"], extra=fields)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stdout.flush()
+
+
+def record_metrics(decision: Decision) -> None:
+    metrics.add_metric(name="DecisionCount", unit=MetricUnit.Count, value=1)
+    if not decision.allowed:
+        metrics.add_metric(name="DenialCount", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name="DecisionLatencyMs", unit=MetricUnit.Milliseconds, value=decision.decision_time_ms)
+
+
+@metrics.log_metrics
+def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    decision_id = str(uuid.uuid4())
+    if isinstance(event, (str, bytes)):
+        try:
+            event = json.loads(event)
+        except ValueError:
+            event = None
+    decision, request = decide(event, decision_id)
+    decision.decision_id = decision_id
+    decision.decision_time_ms = round((time.perf_counter() - started) * 1000, 3)
+    audit(decision, request)
+    record_metrics(decision)
+    return decision.to_response()

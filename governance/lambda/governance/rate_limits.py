@@ -1,0 +1,75 @@
+"""Rate limits counted in DynamoDB, so that they hold across every Lambda instance.
+
+Fixed one-minute windows: one counter item per scope and window (`global#<window>`, `principal#<name>#<window>`,
+`ip#<address>#<window>`), incremented atomically with UpdateItem ADD and expired by DynamoDB's TTL. Every
+call counts, including refused ones, so a client hammering past its limit stays limited until the window
+turns.
+"""
+
+from __future__ import annotations
+
+import math
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from agent_runtime.tables import TTL_ATTRIBUTE
+
+from governance.store import Limits
+
+WINDOW_SECONDS = 60
+
+
+@dataclass(frozen=True)
+class RateLimitResult:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset: int  # epoch second at which the window turns
+    scope: str  # the scope that decided: global, principal or ip
+
+    def headers(self) -> dict[str, str]:
+        return {"limit": str(self.limit), "remaining": str(self.remaining), "reset": str(self.reset)}
+
+
+class RateLimiter:
+    def __init__(self, dynamodb: Any, table_name: str) -> None:
+        self.dynamodb = dynamodb
+        self.table = table_name
+        # The three counters are independent items: update them concurrently, one round trip of latency.
+        self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="ratelimit")
+
+    def _increment(self, key: str, expires_at: int) -> int:
+        response = self.dynamodb.update_item(
+            TableName=self.table,
+            Key={"pk": {"S": key}},
+            UpdateExpression="ADD #n :one SET #ttl = if_not_exists(#ttl, :ttl)",
+            ExpressionAttributeNames={"#n": "count", "#ttl": TTL_ATTRIBUTE},
+            ExpressionAttributeValues={":one": {"N": "1"}, ":ttl": {"N": str(expires_at)}},
+            ReturnValues="UPDATED_NEW",
+        )
+        return int(response["Attributes"]["count"]["N"])
+
+    def check(self, principal: str, source_ip: str, limits: Limits, now: float) -> RateLimitResult:
+        window = int(now // WINDOW_SECONDS) * WINDOW_SECONDS
+        reset = window + WINDOW_SECONDS
+        expires_at = reset + WINDOW_SECONDS  # keep a window one more minute, then let TTL take it
+        scopes = [
+            ("global", f"global#{window}", limits.global_limit),
+            ("principal", f"principal#{principal}#{window}", limits.for_principal(principal)),
+            ("ip", f"ip#{source_ip}#{window}", limits.per_ip),
+        ]
+        counts = list(self._pool.map(lambda s: self._increment(s[1], expires_at), scopes))
+        # The scope with the least room left is the one a client is told about.
+        results = [
+            RateLimitResult(count <= limit, limit, max(limit - count, 0), reset, scope)
+            for (scope, _, limit), count in zip(scopes, counts, strict=True)
+        ]
+        refused = [r for r in results if not r.allowed]
+        if refused:
+            return min(refused, key=lambda r: r.limit)
+        return min(results, key=lambda r: (r.remaining, r.limit))
+
+
+def retry_after(reset: int, now: float) -> int:
+    return max(1, math.ceil(reset - now))

@@ -1,0 +1,248 @@
+"""The governance configuration in DynamoDB: versioned policy sets and rate-limit settings.
+
+Items of the policies table (hash key `policy_id`):
+- `policy#<id>#<digest>`: one policy's content, immutable (a change is a new item);
+- `manifest#<N>`: policy-set version N, a map of policy id -> policy item key, immutable;
+- `policyset`: the live version number and its manifest key;
+- `limits`: the rate limits (per minute).
+
+A change writes the new policy items (invisible until referenced), then in one transaction the next
+manifest and the `policyset` pointer, conditional on the version it started from. So every reader sees a
+whole version or the one before, and an old version can be read back to explain an old decision.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from governance.policies import Policy
+
+POLICYSET_KEY = "policyset"
+LIMITS_KEY = "limits"
+DEFAULT_LIMITS = {"global": 1000, "per_principal": 100, "per_ip": 100}
+_MAX_BATCH_GET = 100
+
+
+class StoreError(Exception):
+    pass
+
+
+class ConcurrentChangeError(StoreError):
+    pass
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Requests per minute; `principals` overrides per_principal for named principals."""
+
+    global_limit: int = DEFAULT_LIMITS["global"]
+    per_principal: int = DEFAULT_LIMITS["per_principal"]
+    per_ip: int = DEFAULT_LIMITS["per_ip"]
+    principals: dict[str, int] = field(default_factory=dict)
+
+    def for_principal(self, principal: str) -> int:
+        return self.principals.get(principal, self.per_principal)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "global": self.global_limit,
+            "per_principal": self.per_principal,
+            "per_ip": self.per_ip,
+            "principals": dict(sorted(self.principals.items())),
+        }
+
+
+@dataclass(frozen=True)
+class Config:
+    version: int
+    manifest_key: str | None
+    limits: Limits
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _policy_item_key(policy: Policy) -> str:
+    return f"policy#{policy.policy_id}#{policy.digest}"
+
+
+def _limits_from_item(item: dict[str, Any] | None) -> Limits:
+    if not item:
+        return Limits()
+    principals = {k: int(v["N"]) for k, v in item.get("principals", {}).get("M", {}).items()}
+    return Limits(
+        global_limit=int(item["global"]["N"]),
+        per_principal=int(item["per_principal"]["N"]),
+        per_ip=int(item["per_ip"]["N"]),
+        principals=principals,
+    )
+
+
+class PolicyStore:
+    """Repository over the policies table. It is handed its boto3 DynamoDB client."""
+
+    def __init__(self, dynamodb: Any, table_name: str) -> None:
+        self.dynamodb = dynamodb
+        self.table = table_name
+
+    # --- reading ------------------------------------------------------------------------------------------
+
+    def read_config(self) -> Config:
+        """The live version and limits, in one strongly consistent round trip."""
+        response = self.dynamodb.batch_get_item(
+            RequestItems={
+                self.table: {
+                    "Keys": [{"policy_id": {"S": POLICYSET_KEY}}, {"policy_id": {"S": LIMITS_KEY}}],
+                    "ConsistentRead": True,
+                }
+            }
+        )
+        if response.get("UnprocessedKeys"):
+            raise StoreError("DynamoDB did not return the governance configuration")
+        items = {i["policy_id"]["S"]: i for i in response["Responses"].get(self.table, [])}
+        pointer = items.get(POLICYSET_KEY)
+        return Config(
+            version=int(pointer["version"]["N"]) if pointer else 0,
+            manifest_key=pointer["manifest_key"]["S"] if pointer else None,
+            limits=_limits_from_item(items.get(LIMITS_KEY)),
+        )
+
+    def _get(self, key: str) -> dict[str, Any] | None:
+        return self.dynamodb.get_item(TableName=self.table, Key={"policy_id": {"S": key}}, ConsistentRead=True).get(
+            "Item"
+        )
+
+    def manifest(self, version: int) -> dict[str, str]:
+        """Policy id -> policy item key of a version (0 is the empty set)."""
+        if version == 0:
+            return {}
+        item = self._get(f"manifest#{version}")
+        if item is None:
+            raise StoreError(f"policy-set version {version} does not exist")
+        return {k: v["S"] for k, v in item["policies"]["M"].items()}
+
+    def load(self, version: int) -> list[Policy]:
+        keys = sorted(self.manifest(version).values())
+        policies: list[Policy] = []
+        for start in range(0, len(keys), _MAX_BATCH_GET):
+            pending: list[dict[str, Any]] = [{"policy_id": {"S": k}} for k in keys[start : start + _MAX_BATCH_GET]]
+            while pending:
+                response = self.dynamodb.batch_get_item(
+                    RequestItems={self.table: {"Keys": pending, "ConsistentRead": True}}
+                )
+                policies.extend(_policy_from_item(i) for i in response["Responses"].get(self.table, []))
+                pending = response.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", [])
+        if len(policies) != len(keys):
+            raise StoreError(f"policy-set version {version} references missing policies")
+        return sorted(policies, key=lambda p: p.policy_id)
+
+    def current(self) -> tuple[int, list[Policy]]:
+        version = self.read_config().version
+        return version, self.load(version)
+
+    # --- writing ------------------------------------------------------------------------------------------
+
+    def commit(
+        self, upserts: Iterable[Policy] = (), deletes: Iterable[str] = (), *, replace: bool = False
+    ) -> tuple[int, bool]:
+        """Apply a change as one new version. Returns (version, changed); no change makes no version."""
+        upserts = list(upserts)
+        config = self.read_config()
+        manifest = {} if replace else self.manifest(config.version)
+        new_manifest = dict(manifest)
+        for policy_id in deletes:
+            if policy_id not in new_manifest:
+                raise StoreError(f"no policy with id {policy_id!r}")
+            del new_manifest[policy_id]
+        for policy in upserts:
+            new_manifest[policy.policy_id] = _policy_item_key(policy)
+        if new_manifest == self.manifest(config.version):
+            return config.version, False
+
+        for policy in upserts:
+            self.dynamodb.put_item(TableName=self.table, Item=_policy_to_item(policy))
+        new_version = config.version + 1
+        pointer_condition = (
+            {"ConditionExpression": "attribute_not_exists(policy_id)"}
+            if config.version == 0
+            else {
+                "ConditionExpression": "version = :expected",
+                "ExpressionAttributeValues": {":expected": {"N": str(config.version)}},
+            }
+        )
+        try:
+            self.dynamodb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": {
+                                "policy_id": {"S": f"manifest#{new_version}"},
+                                "policies": {"M": {k: {"S": v} for k, v in new_manifest.items()}},
+                                "created_at": {"S": _now()},
+                            },
+                            "ConditionExpression": "attribute_not_exists(policy_id)",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": {
+                                "policy_id": {"S": POLICYSET_KEY},
+                                "version": {"N": str(new_version)},
+                                "manifest_key": {"S": f"manifest#{new_version}"},
+                                "updated_at": {"S": _now()},
+                            },
+                            **pointer_condition,
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException":
+                raise ConcurrentChangeError(
+                    "the policy set changed while this change was being written; nothing was stored, retry"
+                ) from exc
+            raise
+        return new_version, True
+
+    def set_limits(self, limits: Limits) -> None:
+        item: dict[str, Any] = {
+            "policy_id": {"S": LIMITS_KEY},
+            "global": {"N": str(limits.global_limit)},
+            "per_principal": {"N": str(limits.per_principal)},
+            "per_ip": {"N": str(limits.per_ip)},
+            "principals": {"M": {k: {"N": str(v)} for k, v in limits.principals.items()}},
+            "updated_at": {"S": _now()},
+        }
+        self.dynamodb.put_item(TableName=self.table, Item=item)
+
+
+def _policy_to_item(policy: Policy) -> dict[str, Any]:
+    return {
+        "policy_id": {"S": _policy_item_key(policy)},
+        "id": {"S": policy.policy_id},
+        "text": {"S": policy.text},
+        "json": {"S": json.dumps(policy.json, sort_keys=True)},
+        "mode": {"S": policy.mode},
+        "effect": {"S": policy.effect},
+        "source": {"S": policy.source or "-"},
+        "created_at": {"S": _now()},
+    }
+
+
+def _policy_from_item(item: dict[str, Any]) -> Policy:
+    return Policy(
+        policy_id=item["id"]["S"],
+        text=item["text"]["S"],
+        json=json.loads(item["json"]["S"]),
+        mode=item["mode"]["S"],
+        source=item.get("source", {}).get("S", ""),
+    )

@@ -1,0 +1,3 @@
+"""Code shared by Orbit, Axon, the governance Lambda and agentctl."""
+
+__version__ = "1.0.0"

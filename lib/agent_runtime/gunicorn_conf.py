@@ -1,0 +1,51 @@
+"""gunicorn settings shared by Orbit and Axon (`gunicorn --config python:agent_runtime.gunicorn_conf`).
+
+Threads inside few workers: the work is mostly waiting on Governance, Axon and AWS, and one process per
+service keeps per-process state (the replay store, the key caches) coherent locally. In AWS, set
+GUNICORN_WORKERS to the task's vCPUs and REPLAY_STORE=dynamodb.
+"""
+
+import os
+import shutil
+
+workers = int(os.environ.get("GUNICORN_WORKERS", "1"))
+threads = int(os.environ.get("GUNICORN_THREADS", "16"))
+worker_class = "gthread"
+# Longer than the ALB's 60 s idle timeout, so the load balancer closes idle connections first.
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "75"))
+timeout = 30
+# On SIGTERM, stop accepting and let in-flight requests finish for up to this many seconds.
+graceful_timeout = int(os.environ.get("GUNICORN_GRACEFUL_TIMEOUT", "20"))
+accesslog = None
+errorlog = "-"
+loglevel = "warning"
+limit_request_line = 8190
+limit_request_fields = 100
+# Only the ALB (or nothing, locally) sits in front of the services.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+worker_tmp_dir = os.environ.get("GUNICORN_WORKER_TMP_DIR") or None
+
+
+def _replay_store() -> str:
+    for prefix in ("ORBIT_", "AXON_"):
+        value = os.environ.get(f"{prefix}REPLAY_STORE")
+        if value:
+            return value
+    return "memory"
+
+
+def on_starting(server):
+    if workers > 1 and _replay_store() == "memory":
+        # A per-process replay store cannot see a replay sent to another worker: refuse to start open.
+        raise SystemExit("REPLAY_STORE=memory needs GUNICORN_WORKERS=1; use REPLAY_STORE=dynamodb")
+    multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if multiproc_dir:
+        shutil.rmtree(multiproc_dir, ignore_errors=True)
+        os.makedirs(multiproc_dir, exist_ok=True)
+
+
+def child_exit(server, worker):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,76 @@
+"""One structured JSON log format for Orbit, Axon, the governance Lambda and the local tools.
+
+Each line: timestamp, level, service, correlation_id, event, message and the event's fields. Hand-written
+(about forty lines) rather than python-json-logger because the two things we need, a per-request
+correlation id from a contextvar and the redaction of secret-bearing fields, are most of the code either way.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import os
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+correlation_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
+
+# Fields that may carry key material; their values never reach a log line.
+_REDACTED_FIELDS = frozenset(
+    {
+        "authorization",
+        "signature",
+        "secret",
+        "secret_access_key",
+        "password",
+        "token",
+        "private_key",
+        "receipt",
+        "credential",
+        "x-amz-security-token",
+    }
+)
+# Attributes every LogRecord has; anything else on a record is an event field passed through `extra=`.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
+
+
+def redact(fields: dict[str, Any]) -> dict[str, Any]:
+    return {key: "[REDACTED]" if key.lower() in _REDACTED_FIELDS else value for key, value in fields.items()}
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        fields = {key: value for key, value in vars(record).items() if key not in _RECORD_ATTRIBUTES}
+        line: dict[str, Any] = {
+            "timestamp": datetime.fromtimestamp(record.created, UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "service": self.service,
+            "correlation_id": fields.pop("correlation_id", None) or correlation_id_var.get(),
+            "event": fields.pop("event", None) or record.name,
+            "message": record.getMessage(),
+        }
+        line.update(redact(fields))
+        if record.exc_info:
+            # Stack traces stay in our logs; they never reach a client.
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str, separators=(",", ":"))
+
+
+def configure_logging(service: str, level: str | None = None) -> None:
+    """Send every logger's records to stdout as JSON lines (idempotent)."""
+    root = logging.getLogger()
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(JsonFormatter(service))
+    root.handlers[:] = [handler]
+    root.setLevel((level or os.environ.get("LOG_LEVEL", "INFO")).upper())
+    # botocore logs request details (headers included) at DEBUG; keep it quiet even when we debug.
+    for noisy in ("botocore", "boto3", "urllib3", "werkzeug"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -1,0 +1,140 @@
+"""What every Flask service here shares: correlation ids, JSON errors, request logs, the raw request for SigV4."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from flask import Blueprint, Flask, Response, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+import agent_runtime
+from agent_runtime.errors import ERROR_CODES, ApiError, utc_timestamp
+from agent_runtime.logs import correlation_id_var
+from agent_runtime.sigv4 import RawRequest
+
+log = logging.getLogger("agent_runtime.access")
+
+CORRELATION_HEADER = "X-Correlation-ID"
+_CORRELATION_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_HTTP_CODES = {
+    400: "VALIDATION_ERROR",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    411: "VALIDATION_ERROR",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    429: "RATE_LIMIT_EXCEEDED",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+
+def correlation_id() -> str:
+    return g.get("correlation_id") or "unknown"
+
+
+def raw_request(body: bytes) -> RawRequest:
+    """The request as the client signed it: the undecoded target from the server, headers by lowercase name."""
+    environ = request.environ
+    target = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    if target:
+        if "://" in target.split("?", 1)[0]:  # absolute-form request-target
+            target = "/" + target.split("://", 1)[1].partition("/")[2]
+        raw_path, _, raw_query = target.partition("?")
+    else:  # a WSGI server that does not expose the raw target (Flask's test client)
+        raw_path, raw_query = environ.get("PATH_INFO") or "/", environ.get("QUERY_STRING", "")
+    headers: dict[str, str] = {}
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            headers[key[5:].replace("_", "-").lower()] = value
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
+            headers[key.replace("_", "-").lower()] = value
+    return RawRequest(environ.get("REQUEST_METHOD", "GET"), raw_path, raw_query, headers, body)
+
+
+def _error_response(error: ApiError) -> Response:
+    response = jsonify(error.to_dict(correlation_id()))
+    response.status_code = error.status_code
+    for name, value in error.headers.items():
+        response.headers[name] = value
+    return response
+
+
+def _health_blueprint(service: str) -> Blueprint:
+    bp = Blueprint("health", __name__)
+
+    @bp.get("/health")
+    def health() -> Any:
+        return {
+            "status": "healthy",
+            "service": service,
+            "timestamp": utc_timestamp(),
+            "version": agent_runtime.__version__,
+        }
+
+    return bp
+
+
+def init_service(app: Flask, service: str) -> None:
+    """Correlation ids in and out, JSON for every error, one access-log line per request, GET /health."""
+    app.url_map.strict_slashes = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.register_blueprint(_health_blueprint(service))
+
+    @app.before_request
+    def _start() -> None:
+        incoming = request.headers.get(CORRELATION_HEADER, "")
+        g.correlation_id = incoming if _CORRELATION_RE.match(incoming) else str(uuid.uuid4())
+        g.started = time.perf_counter()
+        correlation_id_var.set(g.correlation_id)
+
+    @app.after_request
+    def _finish(response: Response) -> Response:
+        response.headers[CORRELATION_HEADER] = correlation_id()
+        response.headers.setdefault("Cache-Control", "no-store")
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        started = g.get("started")
+        if started is not None and request.path != "/health":
+            log.info(
+                "%s %s %s",
+                request.method,
+                request.path,
+                response.status_code,
+                extra={
+                    "event": "request",
+                    "method": request.method,
+                    "path": request.path,
+                    "status": response.status_code,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                },
+            )
+        return response
+
+    @app.errorhandler(ApiError)
+    def _api_error(error: ApiError) -> Response:
+        return _error_response(error)
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        code = _HTTP_CODES.get(status, "INTERNAL_ERROR" if status >= 500 else "VALIDATION_ERROR")
+        status = ERROR_CODES[code]
+        message = {
+            404: "No such endpoint",
+            405: f"Method {request.method} is not allowed here",
+            413: "Request body is too large",
+        }.get(error.code or 0, error.description or "Request could not be processed")
+        api_error = ApiError(status, code, message)
+        response = _error_response(api_error)
+        for name, value in error.get_headers():
+            if name.lower() == "allow":
+                response.headers["Allow"] = value
+        return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        log.exception("unhandled error", extra={"event": "unhandled_error"})
+        return _error_response(ApiError(500, "INTERNAL_ERROR", "Internal error"))

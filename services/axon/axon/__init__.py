@@ -1,0 +1,1 @@
+"""Axon: the reasoning service. It acts only on requests signed by Orbit and carrying Governance's receipt."""

@@ -1,0 +1,190 @@
+"""Axon's application factory and its /reason endpoints."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from agent_runtime import aws, receipts
+from agent_runtime.errors import ApiError, service_unavailable, utc_timestamp, validation_error
+from agent_runtime.keys import KeyCache, secret_loader, seed_from_env
+from agent_runtime.logs import configure_logging
+from agent_runtime.metrics import counter, histogram, init_metrics
+from agent_runtime.names import INTENT_RE, Names
+from agent_runtime.replay import make_replay_store
+from agent_runtime.sigv4 import ReplayGuard, SigV4Verifier, VerifiedRequest
+from agent_runtime.web import correlation_id, init_service, raw_request
+from flask import Blueprint, Flask, current_app, request
+from flask.typing import ResponseReturnValue
+
+from axon import config as axon_config
+from axon.engines import HEARTBEAT, Engine, EngineError, make_engine
+
+ORBIT_SIGNING_SERVICE = "axon"
+log = logging.getLogger("axon.reason")
+bp = Blueprint("reason", __name__)
+
+receipt_rejections_total = counter(
+    "axon_receipt_rejections_total", "Requests refused for a missing or invalid governance receipt"
+)
+engine_seconds = histogram("axon_engine_duration_seconds", "Reasoning engine latency in seconds", ("engine",))
+auth_failures_total = counter("axon_auth_failures_total", "Requests refused by authentication", ("code",))
+
+
+@dataclass
+class Services:
+    verifier: SigV4Verifier
+    receipt_keys: receipts.PublicKeyCache
+    receipt_guard: ReplayGuard
+    engine: Engine
+
+
+def _verify_orbit() -> tuple[VerifiedRequest, bytes]:
+    services: Services = current_app.extensions["axon"]
+    body = request.get_data(cache=True)
+    try:
+        return services.verifier.verify(raw_request(body)), body
+    except ApiError as exc:
+        auth_failures_total.labels(exc.code).inc()
+        log.info(
+            "authentication refused",
+            extra={"event": "auth_refused", "code": exc.code, "reason": getattr(exc, "reason", "")},
+        )
+        raise
+
+
+def _parse_reason(body: bytes) -> tuple[str, dict[str, Any], str]:
+    try:
+        data = json.loads(body or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise validation_error("Request body is not valid JSON", "body", "invalid JSON") from None
+    if not isinstance(data, dict):
+        raise validation_error("Request body must be a JSON object", "body", "not an object")
+    intent, context, principal = data.get("intent"), data.get("context", {}), data.get("principal")
+    if not isinstance(intent, str) or not INTENT_RE.match(intent):
+        raise validation_error("intent is missing or invalid", "intent", "invalid value")
+    if not isinstance(context, dict):
+        raise validation_error("context must be a JSON object", "context", "not an object")
+    if not isinstance(principal, str) or not principal:
+        raise validation_error("principal is missing", "principal", "required field missing")
+    return intent, context, principal
+
+
+def _check_receipt(services: Services, intent: str, context: dict[str, Any], principal: str) -> receipts.Receipt:
+    token = request.headers.get(receipts.RECEIPT_HEADER, "")
+    digest = receipts.request_digest(intent, context)
+    try:
+        try:
+            return receipts.verify(
+                token,
+                services.receipt_keys.keys(),
+                principal=principal,
+                intent=intent,
+                digest=digest,
+                replay_guard=services.receipt_guard,
+            )
+        except receipts.ReceiptError as first:
+            # Governance may have rotated its key pair: reload once, then judge again.
+            if str(first) != "receipt signature is not Governance's" or not services.receipt_keys.reload_after_miss():
+                raise
+            return receipts.verify(
+                token,
+                services.receipt_keys.keys(),
+                principal=principal,
+                intent=intent,
+                digest=digest,
+                replay_guard=services.receipt_guard,
+            )
+    except receipts.ReceiptError as exc:
+        receipt_rejections_total.inc()
+        log.warning("receipt refused: %s", exc, extra={"event": "receipt_refused", "reason": str(exc)})
+        raise ApiError(403, "GOVERNANCE_DENIED", "No valid governance receipt for this request") from exc
+
+
+@bp.get("/reason")
+def heartbeat() -> ResponseReturnValue:
+    """The specification's heartbeat: signed by Orbit, no reasoning, so no receipt."""
+    _verify_orbit()
+    return {
+        "status": "success",
+        "message": HEARTBEAT,
+        "correlation_id": correlation_id(),
+        "timestamp": utc_timestamp(),
+    }
+
+
+@bp.post("/reason")
+def reason() -> ResponseReturnValue:
+    services: Services = current_app.extensions["axon"]
+    _, body = _verify_orbit()
+    intent, context, principal = _parse_reason(body)
+    receipt = _check_receipt(services, intent, context, principal)
+    with engine_seconds.labels(services.engine.name).time():
+        try:
+            message = services.engine.reason(intent, context)
+        except EngineError as exc:
+            log.error("engine failed: %s", exc, extra={"event": "engine_error"})
+            raise service_unavailable("The reasoning engine is unavailable") from exc
+    log.info(
+        "reasoned",
+        extra={
+            "event": "reasoned",
+            "intent": intent,
+            "principal": principal,
+            "decision_id": receipt.decision_id,
+            "engine": services.engine.name,
+        },
+    )
+    return {
+        "status": "success",
+        "message": message,
+        "correlation_id": correlation_id(),
+        "timestamp": utc_timestamp(),
+        "engine": services.engine.name,
+        "decision_id": receipt.decision_id,
+    }
+
+
+def build_services(cfg: dict[str, Any]) -> Services:
+    secrets = aws.client("secretsmanager", connect_timeout=1.0, read_timeout=3.0)
+    signing_keys = KeyCache(
+        secret_loader(secrets, cfg["SIGNING_KEY_SECRET"]),
+        ttl_seconds=cfg["KEY_CACHE_TTL_SECONDS"],
+        miss_refresh_interval=cfg["KEY_MISS_REFRESH_SECONDS"],
+        seed=seed_from_env(cfg["SIGNING_KEY"]),
+    )
+    replay = make_replay_store(cfg["REPLAY_STORE"], cfg["REPLAY_TABLE"])
+    return Services(
+        verifier=SigV4Verifier(
+            service=ORBIT_SIGNING_SERVICE,
+            region=aws.region(),
+            resolve_key=signing_keys.resolve,
+            replay_guard=replay,
+            max_skew_seconds=cfg["MAX_CLOCK_SKEW_SECONDS"],
+        ),
+        receipt_keys=receipts.PublicKeyCache(
+            receipts.public_key_loader(secrets, cfg["RECEIPT_PUBLIC_KEY_SECRET"]),
+            seed=cfg["RECEIPT_PUBLIC_KEY"],
+        ),
+        receipt_guard=replay,
+        engine=make_engine(cfg["ENGINE"], cfg["BEDROCK_MODEL_ID"]),
+    )
+
+
+def create_app(config: dict[str, Any] | None = None) -> Flask:
+    configure_logging("axon")
+    app = Flask(__name__)
+    app.config.from_mapping(axon_config.defaults(Names.from_env()))
+    app.config["ENVIRONMENT"] = os.environ.get("ENVIRONMENT", app.config["ENVIRONMENT"])
+    app.config.from_prefixed_env("AXON")
+    if config:
+        app.config.from_mapping(config)
+    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
+    init_service(app, "axon")
+    init_metrics(app, "axon")
+    app.extensions["axon"] = build_services(app.config)
+    app.register_blueprint(bp)
+    return app

@@ -1,0 +1,1 @@
+"""Orbit: the gateway. Verify the client, ask Governance, and only on an allow call Axon."""

@@ -1,0 +1,105 @@
+"""Asking Governance, through the Lambda Invoke API, and refusing to go on unless it answers sensibly."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+log = logging.getLogger(__name__)
+
+_OUTCOMES = {"allow", "deny", "rate_limited", "error"}
+
+
+class GovernanceUnavailable(Exception):
+    """Governance errored, timed out or answered nonsense: fail closed."""
+
+
+@dataclass(frozen=True)
+class GovernanceDecision:
+    decision_id: str
+    allowed: bool
+    outcome: str
+    reason: str
+    policy_ids: list[str]
+    policy_set_version: int
+    decision_time_ms: float
+    receipt: str | None
+    rate_limit: dict[str, int] | None
+
+    @classmethod
+    def parse(cls, payload: Any) -> GovernanceDecision:
+        """Validate every field; anything unexpected is treated as no answer at all."""
+        if not isinstance(payload, dict):
+            raise GovernanceUnavailable("governance answer is not an object")
+        try:
+            allowed = payload["allowed"]
+            outcome = payload["outcome"]
+            reason = payload["reason"]
+            policy_ids = payload["policy_ids"]
+            decision_time_ms = payload["decision_time_ms"]
+            decision_id = payload["decision_id"]
+            version = payload["policy_set_version"]
+        except KeyError as exc:
+            raise GovernanceUnavailable(f"governance answer lacks {exc.args[0]}") from exc
+        receipt = payload.get("receipt")
+        rate_limit = payload.get("rate_limit")
+        checks = [
+            isinstance(allowed, bool),
+            outcome in _OUTCOMES,
+            isinstance(reason, str),
+            isinstance(policy_ids, list) and all(isinstance(p, str) for p in policy_ids),
+            isinstance(decision_time_ms, (int, float)) and not isinstance(decision_time_ms, bool),
+            isinstance(decision_id, str) and decision_id,
+            isinstance(version, int) and not isinstance(version, bool),
+            allowed == (outcome == "allow"),
+            not allowed or (isinstance(receipt, str) and receipt),
+            rate_limit is None
+            or (
+                isinstance(rate_limit, dict)
+                and all(isinstance(rate_limit.get(k), int) for k in ("limit", "remaining", "reset"))
+            ),
+        ]
+        if not all(checks):
+            raise GovernanceUnavailable("governance answer is malformed")
+        return cls(
+            decision_id,
+            allowed,
+            outcome,
+            reason,
+            list(policy_ids),
+            version,
+            float(decision_time_ms),
+            receipt,
+            rate_limit,
+        )
+
+
+class GovernanceClient:
+    def __init__(self, lambda_client: Any, function: str) -> None:
+        self._lambda = lambda_client
+        name, _, qualifier = function.partition(":")
+        self._invoke_args = {"FunctionName": name, **({"Qualifier": qualifier} if qualifier else {})}
+
+    def decide(self, request: dict[str, Any]) -> GovernanceDecision:
+        started = time.perf_counter()
+        try:
+            response = self._lambda.invoke(
+                InvocationType="RequestResponse", Payload=json.dumps(request).encode(), **self._invoke_args
+            )
+            body = response["Payload"].read()
+        except (BotoCoreError, ClientError) as exc:
+            raise GovernanceUnavailable(f"governance call failed: {type(exc).__name__}") from exc
+        finally:
+            log.debug("governance call", extra={"duration_ms": round((time.perf_counter() - started) * 1000, 2)})
+        if response.get("FunctionError"):
+            raise GovernanceUnavailable(f"governance function error: {response['FunctionError']}")
+        try:
+            payload = json.loads(body)
+        except ValueError as exc:
+            raise GovernanceUnavailable("governance answer is not JSON") from exc
+        return GovernanceDecision.parse(payload)
