@@ -1,0 +1,597 @@
+# Policies of the deploy role, split by concern (each managed policy must stay under IAM's 6,144-character limit).
+# Names and ARN prefixes follow the naming contract: <project>-*, <project>/*, /ecs/<project>-*, ...
+
+locals {
+  arn_prefix = {
+    ec2       = "arn:${local.partition}:ec2:${local.region}:${local.account_id}"
+    ecs       = "arn:${local.partition}:ecs:${local.region}:${local.account_id}"
+    ecr       = "arn:${local.partition}:ecr:${local.region}:${local.account_id}"
+    elb       = "arn:${local.partition}:elasticloadbalancing:${local.region}:${local.account_id}"
+    iam       = "arn:${local.partition}:iam::${local.account_id}"
+    kms       = "arn:${local.partition}:kms:${local.region}:${local.account_id}"
+    lambda    = "arn:${local.partition}:lambda:${local.region}:${local.account_id}"
+    logs      = "arn:${local.partition}:logs:${local.region}:${local.account_id}"
+    secrets   = "arn:${local.partition}:secretsmanager:${local.region}:${local.account_id}"
+    dynamodb  = "arn:${local.partition}:dynamodb:${local.region}:${local.account_id}"
+    sns       = "arn:${local.partition}:sns:${local.region}:${local.account_id}"
+    alarms    = "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}"
+    discovery = "arn:${local.partition}:servicediscovery:${local.region}:${local.account_id}"
+  }
+
+  project_log_groups = [
+    "${local.arn_prefix.logs}:log-group:/ecs/${var.project_name}-*",
+    "${local.arn_prefix.logs}:log-group:/aws/lambda/${var.project_name}-*",
+    "${local.arn_prefix.logs}:log-group:/aws/vpc/${var.project_name}-*",
+  ]
+
+  protected_policies = [
+    "${local.arn_prefix.iam}:policy/${var.project_name}-deploy-*",
+    "${local.arn_prefix.iam}:policy/${local.boundary_name}",
+  ]
+
+  deploy_policies = {
+    state-and-read = data.aws_iam_policy_document.deploy_state_and_read.json
+    network        = data.aws_iam_policy_document.deploy_network.json
+    compute        = data.aws_iam_policy_document.deploy_compute.json
+    security       = data.aws_iam_policy_document.deploy_security.json
+  }
+}
+
+# Terraform state and read-only discovery ----------------------------------------------------------------------
+
+data "aws_iam_policy_document" "deploy_state_and_read" {
+  #checkov:skip=CKV_AWS_356:Describe/List calls of EC2, ELB, ECS, Auto Scaling, Cloud Map and the List* of other services have no resource-level permissions; this statement is read-only.
+  statement {
+    sid       = "StateBucket"
+    effect    = "Allow"
+    actions   = ["s3:ListBucket"]
+    resources = ["arn:${local.partition}:s3:::${var.state_bucket_name}"]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = [var.state_key, "${var.state_key}.tflock"]
+    }
+  }
+
+  statement {
+    sid       = "StateObjectAndLock"
+    effect    = "Allow"
+    actions   = ["s3:DeleteObject", "s3:GetObject", "s3:PutObject"]
+    resources = ["arn:${local.partition}:s3:::${var.state_bucket_name}/${var.state_key}*"]
+  }
+
+  statement {
+    sid    = "ReadOnlyDiscovery"
+    effect = "Allow"
+    actions = [
+      "application-autoscaling:Describe*",
+      "cloudwatch:DescribeAlarms",
+      "cloudwatch:GetMetricData",
+      "cloudwatch:ListDashboards",
+      "dynamodb:ListTables",
+      "ec2:Describe*",
+      "ecr:GetAuthorizationToken",
+      "ecs:DescribeTaskDefinition",
+      "ecs:ListClusters",
+      "ecs:ListTaskDefinitions",
+      "elasticloadbalancing:Describe*",
+      "iam:ListOpenIDConnectProviders",
+      "kms:ListAliases",
+      "kms:ListKeys",
+      "lambda:ListFunctions",
+      "logs:DescribeLogGroups",
+      "secretsmanager:ListSecrets",
+      "servicediscovery:GetOperation",
+      "servicediscovery:ListNamespaces",
+      "sns:ListTopics",
+      "sts:GetCallerIdentity",
+    ]
+    resources = ["*"]
+  }
+}
+
+# Network: the VPC and everything in it, the load balancer ---------------------------------------------------
+
+data "aws_iam_policy_document" "deploy_network" {
+  statement {
+    sid    = "VpcResourcesInThisAccountAndRegion"
+    effect = "Allow"
+    actions = [
+      "ec2:AllocateAddress",
+      "ec2:AssociateRouteTable",
+      "ec2:AttachInternetGateway",
+      "ec2:AuthorizeSecurityGroupEgress",
+      "ec2:AuthorizeSecurityGroupIngress",
+      "ec2:CreateFlowLogs",
+      "ec2:CreateInternetGateway",
+      "ec2:CreateNatGateway",
+      "ec2:CreateNetworkAcl",
+      "ec2:CreateNetworkAclEntry",
+      "ec2:CreateRoute",
+      "ec2:CreateRouteTable",
+      "ec2:CreateSecurityGroup",
+      "ec2:CreateSubnet",
+      "ec2:CreateTags",
+      "ec2:CreateVpc",
+      "ec2:CreateVpcEndpoint",
+      "ec2:DeleteFlowLogs",
+      "ec2:DeleteInternetGateway",
+      "ec2:DeleteNatGateway",
+      "ec2:DeleteNetworkAcl",
+      "ec2:DeleteNetworkAclEntry",
+      "ec2:DeleteRoute",
+      "ec2:DeleteRouteTable",
+      "ec2:DeleteSecurityGroup",
+      "ec2:DeleteSubnet",
+      "ec2:DeleteTags",
+      "ec2:DeleteVpc",
+      "ec2:DeleteVpcEndpoints",
+      "ec2:DetachInternetGateway",
+      "ec2:DisassociateAddress",
+      "ec2:DisassociateRouteTable",
+      "ec2:ModifySecurityGroupRules",
+      "ec2:ModifySubnetAttribute",
+      "ec2:ModifyVpcAttribute",
+      "ec2:ModifyVpcEndpoint",
+      "ec2:ReleaseAddress",
+      "ec2:ReplaceNetworkAclAssociation",
+      "ec2:ReplaceNetworkAclEntry",
+      "ec2:ReplaceRoute",
+      "ec2:ReplaceRouteTableAssociation",
+      "ec2:RevokeSecurityGroupEgress",
+      "ec2:RevokeSecurityGroupIngress",
+      "ec2:UpdateSecurityGroupRuleDescriptionsEgress",
+      "ec2:UpdateSecurityGroupRuleDescriptionsIngress",
+    ]
+    resources = ["${local.arn_prefix.ec2}:*"]
+  }
+
+  statement {
+    sid    = "ProjectLoadBalancer"
+    effect = "Allow"
+    actions = [
+      "elasticloadbalancing:AddTags",
+      "elasticloadbalancing:CreateListener",
+      "elasticloadbalancing:CreateLoadBalancer",
+      "elasticloadbalancing:CreateTargetGroup",
+      "elasticloadbalancing:DeleteListener",
+      "elasticloadbalancing:DeleteLoadBalancer",
+      "elasticloadbalancing:DeleteTargetGroup",
+      "elasticloadbalancing:ModifyListener",
+      "elasticloadbalancing:ModifyListenerAttributes",
+      "elasticloadbalancing:ModifyLoadBalancerAttributes",
+      "elasticloadbalancing:ModifyTargetGroup",
+      "elasticloadbalancing:ModifyTargetGroupAttributes",
+      "elasticloadbalancing:RemoveTags",
+      "elasticloadbalancing:SetSecurityGroups",
+      "elasticloadbalancing:SetSubnets",
+    ]
+    resources = [
+      "${local.arn_prefix.elb}:loadbalancer/app/${var.project_name}-alb/*",
+      "${local.arn_prefix.elb}:listener/app/${var.project_name}-alb/*",
+      "${local.arn_prefix.elb}:targetgroup/${var.project_name}-*/*",
+    ]
+  }
+
+  statement {
+    sid    = "AccessLogBucket"
+    effect = "Allow"
+    actions = [
+      "s3:CreateBucket",
+      "s3:DeleteBucket",
+      "s3:DeleteBucketPolicy",
+      "s3:DeleteObject",
+      "s3:DeleteObjectVersion",
+      "s3:Get*",
+      "s3:List*",
+      "s3:PutBucketOwnershipControls",
+      "s3:PutBucketPolicy",
+      "s3:PutBucketPublicAccessBlock",
+      "s3:PutBucketTagging",
+      "s3:PutBucketVersioning",
+      "s3:PutEncryptionConfiguration",
+      "s3:PutLifecycleConfiguration",
+    ]
+    resources = [
+      "arn:${local.partition}:s3:::${var.project_name}-alb-logs-${local.account_id}",
+      "arn:${local.partition}:s3:::${var.project_name}-alb-logs-${local.account_id}/*",
+    ]
+  }
+}
+
+# Compute: ECS, ECR, Lambda, autoscaling, Service Connect namespace -----------------------------------------------
+
+data "aws_iam_policy_document" "deploy_compute" {
+  #checkov:skip=CKV_AWS_111:ecs:RegisterTaskDefinition, servicediscovery:CreateHttpNamespace and the Application Auto Scaling writes do not support resource-level permissions.
+  #checkov:skip=CKV_AWS_356:The "*" statement holds only calls without resource-level permissions (task-definition registration, namespace creation, scalable targets).
+  statement {
+    sid    = "ProjectClusterAndServices"
+    effect = "Allow"
+    actions = [
+      "ecs:CreateCluster",
+      "ecs:CreateService",
+      "ecs:DeleteCluster",
+      "ecs:DeleteService",
+      "ecs:DescribeClusters",
+      "ecs:DescribeServices",
+      "ecs:DescribeTasks",
+      "ecs:ListServices",
+      "ecs:ListTagsForResource",
+      "ecs:ListTasks",
+      "ecs:PutClusterCapacityProviders",
+      "ecs:TagResource",
+      "ecs:UntagResource",
+      "ecs:UpdateCluster",
+      "ecs:UpdateService",
+    ]
+    resources = [
+      "${local.arn_prefix.ecs}:cluster/${var.project_name}-cluster",
+      "${local.arn_prefix.ecs}:service/${var.project_name}-cluster/*",
+      "${local.arn_prefix.ecs}:task/${var.project_name}-cluster/*",
+      "${local.arn_prefix.ecs}:task-definition/${var.project_name}-*:*",
+    ]
+  }
+
+  statement {
+    sid    = "UnscopableRegistrations"
+    effect = "Allow"
+    actions = [
+      "application-autoscaling:DeleteScalingPolicy",
+      "application-autoscaling:DeregisterScalableTarget",
+      "application-autoscaling:ListTagsForResource",
+      "application-autoscaling:PutScalingPolicy",
+      "application-autoscaling:RegisterScalableTarget",
+      "application-autoscaling:TagResource",
+      "ecs:DeregisterTaskDefinition",
+      "ecs:RegisterTaskDefinition",
+      "servicediscovery:CreateHttpNamespace",
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    sid    = "ProjectNamespace"
+    effect = "Allow"
+    actions = [
+      "servicediscovery:CreateService",
+      "servicediscovery:DeleteNamespace",
+      "servicediscovery:DeleteService",
+      "servicediscovery:GetNamespace",
+      "servicediscovery:GetService",
+      "servicediscovery:ListTagsForResource",
+      "servicediscovery:TagResource",
+      "servicediscovery:UntagResource",
+      "servicediscovery:UpdateHttpNamespace",
+    ]
+    resources = [
+      "${local.arn_prefix.discovery}:namespace/*",
+      "${local.arn_prefix.discovery}:service/*",
+    ]
+  }
+
+  statement {
+    sid    = "ProjectRepositories"
+    effect = "Allow"
+    actions = [
+      "ecr:BatchCheckLayerAvailability",
+      "ecr:BatchGetImage",
+      "ecr:CompleteLayerUpload",
+      "ecr:CreateRepository",
+      "ecr:DeleteLifecyclePolicy",
+      "ecr:DeleteRepository",
+      "ecr:DescribeImageScanFindings",
+      "ecr:DescribeImages",
+      "ecr:DescribeRepositories",
+      "ecr:GetDownloadUrlForLayer",
+      "ecr:GetLifecyclePolicy",
+      "ecr:GetRepositoryPolicy",
+      "ecr:InitiateLayerUpload",
+      "ecr:ListImages",
+      "ecr:ListTagsForResource",
+      "ecr:PutImage",
+      "ecr:PutImageScanningConfiguration",
+      "ecr:PutImageTagMutability",
+      "ecr:PutLifecyclePolicy",
+      "ecr:TagResource",
+      "ecr:UntagResource",
+      "ecr:UploadLayerPart",
+    ]
+    resources = ["${local.arn_prefix.ecr}:repository/${var.project_name}/*"]
+  }
+
+  statement {
+    sid    = "ProjectFunctions"
+    effect = "Allow"
+    actions = [
+      "lambda:AddPermission",
+      "lambda:CreateAlias",
+      "lambda:CreateFunction",
+      "lambda:DeleteAlias",
+      "lambda:DeleteFunction",
+      "lambda:DeleteFunctionConcurrency",
+      "lambda:Get*",
+      "lambda:InvokeFunction",
+      "lambda:List*",
+      "lambda:PublishVersion",
+      "lambda:PutFunctionConcurrency",
+      "lambda:RemovePermission",
+      "lambda:TagResource",
+      "lambda:UntagResource",
+      "lambda:UpdateAlias",
+      "lambda:UpdateFunctionCode",
+      "lambda:UpdateFunctionConfiguration",
+    ]
+    resources = [
+      "${local.arn_prefix.lambda}:function:${var.project_name}-*",
+      "${local.arn_prefix.lambda}:function:${var.project_name}-*:*",
+    ]
+  }
+
+  statement {
+    sid       = "PassWorkloadRoles"
+    effect    = "Allow"
+    actions   = ["iam:PassRole"]
+    resources = ["${local.arn_prefix.iam}:role/${var.project_name}-*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ecs-tasks.amazonaws.com", "lambda.amazonaws.com", "vpc-flow-logs.amazonaws.com"]
+    }
+  }
+}
+
+# Security and data: IAM (bounded), KMS, Secrets Manager, DynamoDB, logs, alarms ----------------------------
+
+data "aws_iam_policy_document" "deploy_security" {
+  # IAM writes are limited to <project>-* roles carrying the workload boundary, and the deploy role's own role and policies are denied.
+  # kms:CreateKey cannot be scoped to a resource; it requires the project tag.
+  # kms:CreateKey cannot be scoped to a resource; it requires the project tag.
+  statement {
+    sid    = "CreateBoundedWorkloadRoles"
+    effect = "Allow"
+    actions = [
+      "iam:AttachRolePolicy",
+      "iam:CreateRole",
+      "iam:DeleteRolePolicy",
+      "iam:DetachRolePolicy",
+      "iam:PutRolePermissionsBoundary",
+      "iam:PutRolePolicy",
+    ]
+    resources = ["${local.arn_prefix.iam}:role/${var.project_name}-*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PermissionsBoundary"
+      values   = [aws_iam_policy.boundary.arn]
+    }
+  }
+
+  statement {
+    sid    = "ManageWorkloadRoles"
+    effect = "Allow"
+    actions = [
+      "iam:DeleteRole",
+      "iam:GetRole",
+      "iam:GetRolePolicy",
+      "iam:ListAttachedRolePolicies",
+      "iam:ListInstanceProfilesForRole",
+      "iam:ListRolePolicies",
+      "iam:TagRole",
+      "iam:UntagRole",
+      "iam:UpdateAssumeRolePolicy",
+      "iam:UpdateRole",
+      "iam:UpdateRoleDescription",
+    ]
+    resources = ["${local.arn_prefix.iam}:role/${var.project_name}-*"]
+  }
+
+  statement {
+    sid    = "ReadProjectPoliciesAndOidc"
+    effect = "Allow"
+    actions = [
+      "iam:GetOpenIDConnectProvider",
+      "iam:GetPolicy",
+      "iam:GetPolicyVersion",
+      "iam:ListPolicyVersions",
+    ]
+    resources = [
+      "${local.arn_prefix.iam}:policy/${var.project_name}-*",
+      "${local.arn_prefix.iam}:oidc-provider/${local.oidc_host}",
+    ]
+  }
+
+  statement {
+    sid       = "ServiceLinkedRoles"
+    effect    = "Allow"
+    actions   = ["iam:CreateServiceLinkedRole"]
+    resources = ["${local.arn_prefix.iam}:role/aws-service-role/*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "iam:AWSServiceName"
+      values   = ["ecs.amazonaws.com", "ecs.application-autoscaling.amazonaws.com", "elasticloadbalancing.amazonaws.com"]
+    }
+  }
+
+  # CI can never widen its own access or lift the boundary.
+  statement {
+    sid    = "NoSelfEscalation"
+    effect = "Deny"
+    actions = [
+      "iam:AttachRolePolicy",
+      "iam:CreatePolicyVersion",
+      "iam:DeletePolicy",
+      "iam:DeletePolicyVersion",
+      "iam:DeleteRole",
+      "iam:DeleteRolePermissionsBoundary",
+      "iam:DeleteRolePolicy",
+      "iam:DetachRolePolicy",
+      "iam:PutRolePermissionsBoundary",
+      "iam:PutRolePolicy",
+      "iam:SetDefaultPolicyVersion",
+      "iam:UpdateAssumeRolePolicy",
+    ]
+    resources = concat(["${local.arn_prefix.iam}:role/${local.deploy_role_name}"], local.protected_policies)
+  }
+
+  statement {
+    sid       = "NoBoundaryRemoval"
+    effect    = "Deny"
+    actions   = ["iam:DeleteRolePermissionsBoundary"]
+    resources = ["${local.arn_prefix.iam}:role/${var.project_name}-*"]
+  }
+
+  statement {
+    sid       = "CreateProjectKeys"
+    effect    = "Allow"
+    actions   = ["kms:CreateKey"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:RequestTag/Project"
+      values   = [var.project_name]
+    }
+  }
+
+  statement {
+    sid    = "ManageAndUseProjectKeys"
+    effect = "Allow"
+    actions = [
+      "kms:CreateAlias",
+      "kms:CreateGrant",
+      "kms:Decrypt",
+      "kms:DeleteAlias",
+      "kms:DescribeKey",
+      "kms:EnableKeyRotation",
+      "kms:Encrypt",
+      "kms:GenerateDataKey",
+      "kms:GetKeyPolicy",
+      "kms:GetKeyRotationStatus",
+      "kms:ListResourceTags",
+      "kms:PutKeyPolicy",
+      "kms:ScheduleKeyDeletion",
+      "kms:TagResource",
+      "kms:UntagResource",
+      "kms:UpdateAlias",
+      "kms:UpdateKeyDescription",
+    ]
+    resources = ["${local.arn_prefix.kms}:key/*"]
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:ResourceTag/Project"
+      values   = [var.project_name]
+    }
+  }
+
+  statement {
+    sid       = "ProjectKeyAliases"
+    effect    = "Allow"
+    actions   = ["kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias"]
+    resources = ["${local.arn_prefix.kms}:alias/${var.project_name}-*"]
+  }
+
+  statement {
+    sid    = "ProjectSecrets"
+    effect = "Allow"
+    actions = [
+      "secretsmanager:CancelRotateSecret",
+      "secretsmanager:CreateSecret",
+      "secretsmanager:DeleteSecret",
+      "secretsmanager:DescribeSecret",
+      "secretsmanager:GetResourcePolicy",
+      "secretsmanager:GetSecretValue",
+      "secretsmanager:ListSecretVersionIds",
+      "secretsmanager:PutSecretValue",
+      "secretsmanager:RestoreSecret",
+      "secretsmanager:RotateSecret",
+      "secretsmanager:TagResource",
+      "secretsmanager:UntagResource",
+      "secretsmanager:UpdateSecret",
+      "secretsmanager:UpdateSecretVersionStage",
+    ]
+    resources = ["${local.arn_prefix.secrets}:secret:${var.project_name}/*"]
+  }
+
+  statement {
+    sid    = "ProjectTables"
+    effect = "Allow"
+    actions = [
+      "dynamodb:BatchWriteItem",
+      "dynamodb:CreateTable",
+      "dynamodb:DeleteItem",
+      "dynamodb:DeleteTable",
+      "dynamodb:DescribeContinuousBackups",
+      "dynamodb:DescribeTable",
+      "dynamodb:DescribeTimeToLive",
+      "dynamodb:GetItem",
+      "dynamodb:ListTagsOfResource",
+      "dynamodb:PutItem",
+      "dynamodb:Query",
+      "dynamodb:Scan",
+      "dynamodb:TagResource",
+      "dynamodb:UntagResource",
+      "dynamodb:UpdateContinuousBackups",
+      "dynamodb:UpdateTable",
+      "dynamodb:UpdateTimeToLive",
+    ]
+    resources = ["${local.arn_prefix.dynamodb}:table/${var.project_name}-*"]
+  }
+
+  statement {
+    sid    = "ProjectLogGroups"
+    effect = "Allow"
+    actions = [
+      "logs:AssociateKmsKey",
+      "logs:CreateLogGroup",
+      "logs:DeleteLogGroup",
+      "logs:DeleteRetentionPolicy",
+      "logs:DisassociateKmsKey",
+      "logs:FilterLogEvents",
+      "logs:GetLogEvents",
+      "logs:ListTagsForResource",
+      "logs:ListTagsLogGroup",
+      "logs:PutRetentionPolicy",
+      "logs:TagLogGroup",
+      "logs:TagResource",
+      "logs:UntagLogGroup",
+      "logs:UntagResource",
+    ]
+    resources = concat(local.project_log_groups, [for group in local.project_log_groups : "${group}:*"])
+  }
+
+  statement {
+    sid    = "ProjectAlarmsTopicAndDashboard"
+    effect = "Allow"
+    actions = [
+      "cloudwatch:DeleteAlarms",
+      "cloudwatch:DeleteDashboards",
+      "cloudwatch:GetDashboard",
+      "cloudwatch:ListTagsForResource",
+      "cloudwatch:PutDashboard",
+      "cloudwatch:PutMetricAlarm",
+      "cloudwatch:TagResource",
+      "cloudwatch:UntagResource",
+      "sns:CreateTopic",
+      "sns:DeleteTopic",
+      "sns:GetSubscriptionAttributes",
+      "sns:GetTopicAttributes",
+      "sns:ListSubscriptionsByTopic",
+      "sns:ListTagsForResource",
+      "sns:SetSubscriptionAttributes",
+      "sns:SetTopicAttributes",
+      "sns:Subscribe",
+      "sns:TagResource",
+      "sns:Unsubscribe",
+      "sns:UntagResource",
+    ]
+    resources = [
+      "${local.arn_prefix.alarms}:alarm:${var.project_name}-*",
+      "arn:${local.partition}:cloudwatch::${local.account_id}:dashboard/${var.project_name}",
+      "${local.arn_prefix.sns}:${var.project_name}-*",
+    ]
+  }
+}

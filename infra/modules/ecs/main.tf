@@ -1,0 +1,322 @@
+# ECS cluster (Container Insights), the Service Connect namespace, and the Orbit and Axon Fargate services.
+#
+# Both task definitions: read-only root filesystem with a writable /tmp volume (Prometheus multiprocess files in
+# /tmp/prometheus, gunicorn worker heartbeats), a non-root user (uid 10001, as in the Dockerfiles), secrets from
+# Secrets Manager through the `secrets` map, awslogs to encrypted log groups, all Linux capabilities dropped.
+# Orbit reaches Axon through ECS Service Connect at http://axon:8081 (no App Mesh); each request is also SigV4-signed
+# by Orbit and verified by Axon.
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.region
+
+  cluster_name = "${var.project_name}-cluster"
+  service_names = {
+    orbit = "${var.project_name}-orbit"
+    axon  = "${var.project_name}-axon"
+  }
+  ports = {
+    orbit = 8080
+    axon  = 8081
+  }
+
+  container_user = "10001:10001"
+  python         = "/opt/venv/bin/python"
+
+  orbit_container = {
+    name                   = "orbit"
+    image                  = "${var.ecr_repository_urls.orbit}:${var.orbit_image_tag}"
+    essential              = true
+    user                   = local.container_user
+    readonlyRootFilesystem = true
+    portMappings = [
+      { name = "http", containerPort = local.ports.orbit, hostPort = local.ports.orbit, protocol = "tcp", appProtocol = "http" },
+    ]
+    environment = [
+      { name = "ENVIRONMENT", value = var.environment },
+      { name = "PROJECT_NAME", value = var.project_name },
+      { name = "AWS_REGION", value = local.region },
+      { name = "ORBIT_AXON_URL", value = "http://axon:${local.ports.axon}" },
+      { name = "ORBIT_GOVERNANCE_FUNCTION", value = "${var.governance_function_name}:${var.governance_alias_name}" },
+      { name = "ORBIT_REPLAY_STORE", value = "dynamodb" },
+      { name = "PROMETHEUS_MULTIPROC_DIR", value = "/tmp/prometheus" },
+    ]
+    secrets = [
+      { name = "ORBIT_SIGNING_KEY", valueFrom = var.secret_arns.orbit_signing_key },
+    ]
+    mountPoints = [
+      { sourceVolume = "tmp", containerPath = "/tmp", readOnly = false },
+    ]
+    linuxParameters = {
+      initProcessEnabled = true
+      capabilities       = { drop = ["ALL"] }
+    }
+    healthCheck = {
+      command     = ["CMD", local.python, "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:${local.ports.orbit}/health', timeout=3)"]
+      interval    = 15
+      timeout     = 5
+      retries     = 3
+      startPeriod = 30
+    }
+    stopTimeout = 30
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.service["orbit"].name
+        awslogs-region        = local.region
+        awslogs-stream-prefix = "orbit"
+      }
+    }
+  }
+
+  axon_container = {
+    name                   = "axon"
+    image                  = "${var.ecr_repository_urls.axon}:${var.axon_image_tag}"
+    essential              = true
+    user                   = local.container_user
+    readonlyRootFilesystem = true
+    portMappings = [
+      { name = "http", containerPort = local.ports.axon, hostPort = local.ports.axon, protocol = "tcp", appProtocol = "http" },
+    ]
+    environment = [
+      { name = "ENVIRONMENT", value = var.environment },
+      { name = "PROJECT_NAME", value = var.project_name },
+      { name = "AWS_REGION", value = local.region },
+      { name = "AXON_ENGINE", value = var.axon_engine },
+      { name = "AXON_BEDROCK_MODEL_ID", value = var.axon_bedrock_model_id },
+      { name = "AXON_REPLAY_STORE", value = "dynamodb" },
+      { name = "PROMETHEUS_MULTIPROC_DIR", value = "/tmp/prometheus" },
+    ]
+    secrets = [
+      { name = "AXON_SIGNING_KEY", valueFrom = var.secret_arns.orbit_signing_key },
+      { name = "AXON_RECEIPT_PUBLIC_KEY", valueFrom = var.secret_arns.receipt_public_key },
+    ]
+    mountPoints = [
+      { sourceVolume = "tmp", containerPath = "/tmp", readOnly = false },
+    ]
+    linuxParameters = {
+      initProcessEnabled = true
+      capabilities       = { drop = ["ALL"] }
+    }
+    healthCheck = {
+      command     = ["CMD", local.python, "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:${local.ports.axon}/health', timeout=3)"]
+      interval    = 15
+      timeout     = 5
+      retries     = 3
+      startPeriod = 30
+    }
+    stopTimeout = 30
+    logConfiguration = {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.service["axon"].name
+        awslogs-region        = local.region
+        awslogs-stream-prefix = "axon"
+      }
+    }
+  }
+
+  containers = {
+    orbit = local.orbit_container
+    axon  = local.axon_container
+  }
+  sizes = {
+    orbit = var.orbit
+    axon  = var.axon
+  }
+}
+
+resource "aws_ecs_cluster" "this" {
+  name = local.cluster_name
+
+  setting {
+    name  = "containerInsights"
+    value = "enhanced"
+  }
+
+  service_connect_defaults {
+    namespace = aws_service_discovery_http_namespace.this.arn
+  }
+
+  tags = merge(var.tags, { Name = local.cluster_name })
+}
+
+resource "aws_ecs_cluster_capacity_providers" "this" {
+  cluster_name       = aws_ecs_cluster.this.name
+  capacity_providers = ["FARGATE"]
+
+  default_capacity_provider_strategy {
+    capacity_provider = "FARGATE"
+    weight            = 1
+  }
+}
+
+# Cloud Map namespace used by Service Connect only (API discovery, no DNS zone).
+resource "aws_service_discovery_http_namespace" "this" {
+  name        = var.project_name
+  description = "Service Connect namespace of ${var.project_name}"
+
+  tags = var.tags
+}
+
+resource "aws_cloudwatch_log_group" "service" {
+  for_each = local.service_names
+
+  #checkov:skip=CKV_AWS_338:Retention is a variable, 30 days by the specification (1-year archives are an export to S3, see the runbook).
+  name              = "/ecs/${each.value}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.logs_kms_key_arn
+
+  tags = merge(var.tags, { Service = each.key })
+}
+
+resource "aws_cloudwatch_log_group" "service_connect" {
+  #checkov:skip=CKV_AWS_338:Retention is a variable, 30 days by the specification (1-year archives are an export to S3, see the runbook).
+  name              = "/ecs/${var.project_name}-service-connect"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.logs_kms_key_arn
+
+  tags = var.tags
+}
+
+resource "aws_ecs_task_definition" "this" {
+  for_each = local.service_names
+
+  family                   = each.value
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = local.sizes[each.key].cpu
+  memory                   = local.sizes[each.key].memory
+  execution_role_arn       = aws_iam_role.execution[each.key].arn
+  task_role_arn            = aws_iam_role.task[each.key].arn
+  container_definitions    = jsonencode([local.containers[each.key]])
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = var.cpu_architecture
+  }
+
+  # Task-scoped scratch space on the task's ephemeral storage, mounted at /tmp (the root filesystem is read-only).
+  volume {
+    name = "tmp"
+  }
+
+  tags = merge(var.tags, { Name = each.value, Service = each.key })
+}
+
+resource "aws_ecs_service" "axon" {
+  name                               = local.service_names.axon
+  cluster                            = aws_ecs_cluster.this.id
+  task_definition                    = aws_ecs_task_definition.this["axon"].arn
+  desired_count                      = var.axon.min_capacity
+  launch_type                        = "FARGATE"
+  platform_version                   = "LATEST"
+  deployment_minimum_healthy_percent = 100
+  deployment_maximum_percent         = 200
+  enable_ecs_managed_tags            = true
+  propagate_tags                     = "SERVICE"
+  enable_execute_command             = false
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  network_configuration {
+    subnets          = var.axon_subnet_ids
+    security_groups  = [aws_security_group.axon.id]
+    assign_public_ip = false
+  }
+
+  service_connect_configuration {
+    enabled   = true
+    namespace = aws_service_discovery_http_namespace.this.arn
+
+    service {
+      port_name      = "http"
+      discovery_name = "axon"
+
+      client_alias {
+        dns_name = "axon"
+        port     = local.ports.axon
+      }
+    }
+
+    log_configuration {
+      log_driver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.service_connect.name
+        awslogs-region        = local.region
+        awslogs-stream-prefix = "axon"
+      }
+    }
+  }
+
+  lifecycle {
+    # Application Auto Scaling owns the running count once the service exists.
+    ignore_changes = [desired_count]
+  }
+
+  tags = merge(var.tags, { Name = local.service_names.axon, Service = "axon" })
+}
+
+resource "aws_ecs_service" "orbit" {
+  name                               = local.service_names.orbit
+  cluster                            = aws_ecs_cluster.this.id
+  task_definition                    = aws_ecs_task_definition.this["orbit"].arn
+  desired_count                      = var.orbit.min_capacity
+  launch_type                        = "FARGATE"
+  platform_version                   = "LATEST"
+  deployment_minimum_healthy_percent = 100
+  deployment_maximum_percent         = 200
+  health_check_grace_period_seconds  = 60
+  enable_ecs_managed_tags            = true
+  propagate_tags                     = "SERVICE"
+  enable_execute_command             = false
+
+  deployment_circuit_breaker {
+    enable   = true
+    rollback = true
+  }
+
+  network_configuration {
+    subnets          = var.private_subnet_ids
+    security_groups  = [aws_security_group.orbit.id]
+    assign_public_ip = false
+  }
+
+  load_balancer {
+    target_group_arn = aws_lb_target_group.orbit.arn
+    container_name   = "orbit"
+    container_port   = local.ports.orbit
+  }
+
+  # Client only: Orbit resolves http://axon:8081 through its Service Connect proxy.
+  service_connect_configuration {
+    enabled   = true
+    namespace = aws_service_discovery_http_namespace.this.arn
+
+    log_configuration {
+      log_driver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.service_connect.name
+        awslogs-region        = local.region
+        awslogs-stream-prefix = "orbit"
+      }
+    }
+  }
+
+  lifecycle {
+    ignore_changes = [desired_count]
+  }
+
+  tags = merge(var.tags, { Name = local.service_names.orbit, Service = "orbit" })
+
+  # The Axon endpoint must exist in the namespace before Orbit's tasks start (Service Connect resolves at start).
+  depends_on = [aws_ecs_service.axon, aws_lb_listener.https]
+}

@@ -1,0 +1,217 @@
+# Execution roles. Each can touch only its own tables, secrets, keys and log group, plus what every function in a
+# VPC with active tracing needs (network interfaces, X-Ray), none of which can be scoped to a resource.
+
+data "aws_iam_policy_document" "lambda_assume" {
+  statement {
+    effect  = "Allow"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "lambda_runtime" {
+  #checkov:skip=CKV_AWS_111:EC2 network-interface calls made by Lambda for VPC access do not support resource-level permissions.
+  #checkov:skip=CKV_AWS_356:X-Ray PutTraceSegments/PutTelemetryRecords and the EC2 network-interface calls for VPC access do not support resource-level permissions.
+  statement {
+    sid    = "VpcNetworkInterfaces"
+    effect = "Allow"
+    actions = [
+      "ec2:AssignPrivateIpAddresses",
+      "ec2:CreateNetworkInterface",
+      "ec2:DeleteNetworkInterface",
+      "ec2:DescribeNetworkInterfaces",
+      "ec2:DescribeSubnets",
+      "ec2:UnassignPrivateIpAddresses",
+    ]
+    resources = ["*"]
+  }
+
+  statement {
+    sid       = "XRayTracing"
+    effect    = "Allow"
+    actions   = ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+    resources = ["*"]
+  }
+}
+
+# Governance ---------------------------------------------------------------------------------------------------
+
+resource "aws_iam_role" "governance" {
+  name                 = local.governance_name
+  description          = "Governance Lambda execution role"
+  assume_role_policy   = data.aws_iam_policy_document.lambda_assume.json
+  permissions_boundary = var.permissions_boundary_arn
+
+  tags = var.tags
+}
+
+data "aws_iam_policy_document" "governance" {
+  source_policy_documents = [data.aws_iam_policy_document.lambda_runtime.json]
+
+  statement {
+    sid    = "ReadPolicies"
+    effect = "Allow"
+    actions = [
+      "dynamodb:BatchGetItem",
+      "dynamodb:GetItem",
+      "dynamodb:Query",
+      "dynamodb:Scan",
+    ]
+    resources = [var.table_arns.policies]
+  }
+
+  statement {
+    sid       = "CountRateLimits"
+    effect    = "Allow"
+    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+    resources = [var.table_arns.rate_limits]
+  }
+
+  statement {
+    sid       = "RecordReceipts"
+    effect    = "Allow"
+    actions   = ["dynamodb:PutItem"]
+    resources = [var.table_arns.replay_cache]
+  }
+
+  statement {
+    sid       = "ReadReceiptKey"
+    effect    = "Allow"
+    actions   = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
+    resources = [var.secret_arns.receipt_private_key]
+  }
+
+  statement {
+    sid       = "DecryptReceiptKey"
+    effect    = "Allow"
+    actions   = ["kms:Decrypt"]
+    resources = [var.kms_key_arns.governance]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${local.region}.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "DecryptEnvironment"
+    effect    = "Allow"
+    actions   = ["kms:Decrypt"]
+    resources = [var.kms_key_arns.governance]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:LambdaFunctionName"
+      values   = [local.governance_name]
+    }
+  }
+
+  statement {
+    sid       = "UseTableKey"
+    effect    = "Allow"
+    actions   = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey"]
+    resources = [var.kms_key_arns.data]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["dynamodb.${local.region}.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "WriteOwnLogs"
+    effect    = "Allow"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.governance.arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "governance" {
+  name   = "governance"
+  role   = aws_iam_role.governance.id
+  policy = data.aws_iam_policy_document.governance.json
+}
+
+# Key rotation -------------------------------------------------------------------------------------------------
+
+resource "aws_iam_role" "key_rotation" {
+  name                 = local.key_rotation_name
+  description          = "Key-rotation Lambda execution role"
+  assume_role_policy   = data.aws_iam_policy_document.lambda_assume.json
+  permissions_boundary = var.permissions_boundary_arn
+
+  tags = var.tags
+}
+
+data "aws_iam_policy_document" "key_rotation" {
+  source_policy_documents = [data.aws_iam_policy_document.lambda_runtime.json]
+
+  # New versions of the project's secrets only (the seeded keys and the agentctl client credentials).
+  statement {
+    sid    = "RotateProjectSecrets"
+    effect = "Allow"
+    actions = [
+      "secretsmanager:DescribeSecret",
+      "secretsmanager:GetSecretValue",
+      "secretsmanager:PutSecretValue",
+      "secretsmanager:UpdateSecretVersionStage",
+    ]
+    resources = ["arn:${local.partition}:secretsmanager:${local.region}:${local.account_id}:secret:${var.project_name}/*"]
+  }
+
+  statement {
+    sid    = "UseSecretKeys"
+    effect = "Allow"
+    actions = [
+      "kms:Decrypt",
+      "kms:DescribeKey",
+      "kms:Encrypt",
+      "kms:GenerateDataKey",
+    ]
+    resources = [var.kms_key_arns.axon, var.kms_key_arns.orbit, var.kms_key_arns.governance]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${local.region}.amazonaws.com"]
+    }
+  }
+
+  statement {
+    sid       = "DecryptEnvironment"
+    effect    = "Allow"
+    actions   = ["kms:Decrypt"]
+    resources = [var.kms_key_arns.governance]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:LambdaFunctionName"
+      values   = [local.key_rotation_name]
+    }
+  }
+
+  statement {
+    sid       = "WriteOwnLogs"
+    effect    = "Allow"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.key_rotation.arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "key_rotation" {
+  name   = "key-rotation"
+  role   = aws_iam_role.key_rotation.id
+  policy = data.aws_iam_policy_document.key_rotation.json
+}

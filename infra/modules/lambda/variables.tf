@@ -1,0 +1,158 @@
+variable "project_name" {
+  description = "Project name; prefix of every resource name (PROJECT_NAME of the naming contract)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.project_name))
+    error_message = "project_name must be 3-32 characters of lowercase letters, digits and '-', starting with a letter."
+  }
+}
+
+variable "environment" {
+  description = "Deployment environment, passed to the functions as ENVIRONMENT."
+  type        = string
+
+  validation {
+    condition     = contains(["dev", "staging", "prod"], var.environment)
+    error_message = "environment must be one of dev, staging, prod."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource of this module."
+  type        = map(string)
+  default     = {}
+}
+
+variable "lambda_zip_path" {
+  description = "Path of the deployment package built by `make lambda-package` (governance/lambda/lambda.zip); it holds both handlers."
+  type        = string
+
+  validation {
+    condition     = endswith(var.lambda_zip_path, ".zip")
+    error_message = "lambda_zip_path must point to a .zip file."
+  }
+}
+
+variable "runtime" {
+  description = "Lambda runtime of both functions; the zip's compiled wheels must match it."
+  type        = string
+  default     = "python3.12"
+
+  validation {
+    condition     = contains(["python3.12", "python3.13"], var.runtime)
+    error_message = "runtime must be python3.12 or python3.13."
+  }
+}
+
+variable "architecture" {
+  description = "Instruction set of both functions; the zip's compiled wheels must match it."
+  type        = string
+  default     = "x86_64"
+
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.architecture)
+    error_message = "architecture must be x86_64 or arm64."
+  }
+}
+
+variable "governance" {
+  description = "Sizing of the governance function: memory (MB), timeout (s), reserved concurrency, log level."
+  type = object({
+    memory_size          = optional(number, 512)
+    timeout              = optional(number, 10)
+    reserved_concurrency = optional(number, 50)
+    log_level            = optional(string, "INFO")
+  })
+  default = {}
+
+  validation {
+    condition     = var.governance.reserved_concurrency >= 1 && var.governance.timeout >= 1 && var.governance.timeout <= 60
+    error_message = "governance.reserved_concurrency must be at least 1 and governance.timeout between 1 and 60 seconds."
+  }
+
+  validation {
+    condition     = contains(["DEBUG", "INFO", "WARNING", "ERROR"], var.governance.log_level)
+    error_message = "governance.log_level must be one of DEBUG, INFO, WARNING, ERROR."
+  }
+}
+
+variable "vpc_id" {
+  description = "ID of the VPC the functions run in."
+  type        = string
+}
+
+variable "subnet_ids" {
+  description = "IDs of the private subnets the functions run in."
+  type        = list(string)
+}
+
+variable "vpc_endpoints_security_group_id" {
+  description = "Security group of the interface VPC endpoints (the functions' only HTTPS destination besides DynamoDB)."
+  type        = string
+}
+
+variable "dynamodb_prefix_list_id" {
+  description = "Prefix list of the DynamoDB gateway endpoint."
+  type        = string
+}
+
+variable "table_arns" {
+  description = "ARNs of the project's DynamoDB tables."
+  type = object({
+    policies     = string
+    rate_limits  = string
+    replay_cache = string
+  })
+}
+
+variable "secret_arns" {
+  description = "ARNs of the Terraform-managed secrets."
+  type = object({
+    orbit_signing_key   = string
+    receipt_private_key = string
+    receipt_public_key  = string
+  })
+}
+
+variable "kms_key_arns" {
+  description = "ARNs of the customer-managed KMS keys by purpose."
+  type = object({
+    axon       = string
+    orbit      = string
+    governance = string
+    data       = string
+  })
+}
+
+variable "logs_kms_key_arn" {
+  description = "ARN of the customer-managed KMS key that encrypts the functions' log groups."
+  type        = string
+}
+
+variable "log_retention_days" {
+  description = "Retention of the functions' log groups, in days."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a retention CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, ...)."
+  }
+}
+
+variable "rotation_days" {
+  description = "Days between automatic rotations of the signing and receipt keys."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.rotation_days >= 1 && var.rotation_days <= 1000
+    error_message = "rotation_days must be between 1 and 1000."
+  }
+}
+
+variable "permissions_boundary_arn" {
+  description = "ARN of the IAM policy set as permissions boundary on the functions' roles."
+  type        = string
+}

@@ -1,0 +1,154 @@
+variable "project_name" {
+  description = "Project name; prefix of every resource name (PROJECT_NAME of the naming contract)."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.project_name))
+    error_message = "project_name must be 3-32 characters of lowercase letters, digits and '-', starting with a letter."
+  }
+}
+
+variable "environment" {
+  description = "Deployment environment."
+  type        = string
+
+  validation {
+    condition     = contains(["dev", "staging", "prod"], var.environment)
+    error_message = "environment must be one of dev, staging, prod."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource (on top of the provider's default tags)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "network" {
+  description = "Network shape: VPC CIDR, number of AZs (or their names), one shared NAT gateway or one per AZ, extra client networks of the ALB, extra interface endpoints."
+  type = object({
+    vpc_cidr                  = optional(string, "10.0.0.0/16")
+    az_count                  = optional(number, 3)
+    availability_zones        = optional(list(string), [])
+    single_nat_gateway        = optional(bool, false)
+    client_cidr_blocks        = optional(list(string), [])
+    extra_interface_endpoints = optional(list(string), [])
+  })
+  default = {}
+}
+
+variable "deletion_protection" {
+  description = "Deletion protection of the tables and the load balancer, long recovery windows for secrets (on outside dev)."
+  type        = bool
+}
+
+variable "log_retention_days" {
+  description = "Retention of every CloudWatch log group, in days."
+  type        = number
+  default     = 30
+}
+
+variable "certificate_arn" {
+  description = "ARN of the ACM certificate of the load balancer's HTTPS listener."
+  type        = string
+}
+
+variable "orbit_image_tag" {
+  description = "Tag (the git commit) of the Orbit image to run."
+  type        = string
+}
+
+variable "axon_image_tag" {
+  description = "Tag (the git commit) of the Axon image to run."
+  type        = string
+}
+
+variable "orbit" {
+  description = "Orbit task size and autoscaling range."
+  type = object({
+    cpu          = optional(number, 512)
+    memory       = optional(number, 1024)
+    min_capacity = optional(number, 2)
+    max_capacity = optional(number, 10)
+  })
+  default = {}
+}
+
+variable "axon" {
+  description = "Axon task size and autoscaling range."
+  type = object({
+    cpu          = optional(number, 1024)
+    memory       = optional(number, 2048)
+    min_capacity = optional(number, 2)
+    max_capacity = optional(number, 10)
+  })
+  default = {}
+}
+
+variable "axon_engine" {
+  description = "Reasoning engine of Axon (builtin or bedrock)."
+  type        = string
+  default     = "builtin"
+}
+
+variable "axon_bedrock_model_id" {
+  description = "Bedrock model (or inference profile) ID Axon uses when axon_engine is bedrock."
+  type        = string
+  default     = "amazon.nova-lite-v1:0"
+}
+
+variable "bedrock_model_arns" {
+  description = "Bedrock ARNs Axon may invoke; empty means the foundation model axon_bedrock_model_id in this region."
+  type        = list(string)
+  default     = []
+}
+
+variable "lambda_zip_path" {
+  description = "Path of the Lambda deployment package built by `make lambda-package`."
+  type        = string
+}
+
+variable "governance" {
+  description = "Governance function sizing: memory (MB), timeout (s), reserved concurrency, log level."
+  type = object({
+    memory_size          = optional(number, 512)
+    timeout              = optional(number, 10)
+    reserved_concurrency = optional(number, 50)
+    log_level            = optional(string, "INFO")
+  })
+  default = {}
+}
+
+variable "alarm_email" {
+  description = "E-mail address subscribed to the alarm topic; null for none."
+  type        = string
+  default     = null
+}
+
+variable "github_repository" {
+  description = "GitHub repository (\"owner/name\") whose workflows may assume the deploy role; null creates no deploy role."
+  type        = string
+  default     = null
+}
+
+variable "github_branch" {
+  description = "Branch whose workflow runs may assume the deploy role."
+  type        = string
+  default     = "main"
+}
+
+variable "existing_oidc_provider_arn" {
+  description = "ARN of the account's existing GitHub OIDC provider; null creates one."
+  type        = string
+  default     = null
+}
+
+variable "state_bucket_name" {
+  description = "S3 bucket of this environment's Terraform state (same as the backend's)."
+  type        = string
+}
+
+variable "state_key" {
+  description = "Key of this environment's state object (same as the backend's)."
+  type        = string
+}
