@@ -44,7 +44,10 @@ locals {
       { name = "ORBIT_AXON_URL", value = "http://axon:${local.ports.axon}" },
       { name = "ORBIT_GOVERNANCE_FUNCTION", value = "${var.governance_function_name}:${var.governance_alias_name}" },
       { name = "ORBIT_REPLAY_STORE", value = "dynamodb" },
+      # The ALB is the one proxy in front of Orbit: its X-Forwarded-For gives the client's source IP.
+      { name = "ORBIT_TRUSTED_PROXY_HOPS", value = "1" },
       { name = "PROMETHEUS_MULTIPROC_DIR", value = "/tmp/prometheus" },
+      { name = "GUNICORN_WORKERS", value = tostring(max(1, floor(var.orbit.cpu / 1024))) },
     ]
     secrets = [
       { name = "ORBIT_SIGNING_KEY", valueFrom = var.secret_arns.orbit_signing_key },
@@ -91,6 +94,7 @@ locals {
       { name = "AXON_BEDROCK_MODEL_ID", value = var.axon_bedrock_model_id },
       { name = "AXON_REPLAY_STORE", value = "dynamodb" },
       { name = "PROMETHEUS_MULTIPROC_DIR", value = "/tmp/prometheus" },
+      { name = "GUNICORN_WORKERS", value = tostring(max(1, floor(var.axon.cpu / 1024))) },
     ]
     secrets = [
       { name = "AXON_SIGNING_KEY", valueFrom = var.secret_arns.orbit_signing_key },
