@@ -1,0 +1,141 @@
+"""Layout of infra/: modules, environments, variables, providers, backends; no App Mesh anywhere."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from .hcl_tools import (
+    ENVS,
+    INFRA,
+    MODULES,
+    all_blocks,
+    env_dirs,
+    iter_variable_problems,
+    module_dirs,
+    outputs_of,
+    parse_dir,
+    tf_files,
+    variables_of,
+)
+
+EXPECTED_MODULES = {"cicd", "dynamodb", "ecr", "ecs", "lambda", "network", "observability", "security", "stack"}
+EXPECTED_ENVS = {"dev", "staging", "prod"}
+
+
+def test_expected_modules_and_environments_exist():
+    assert {path.name for path in module_dirs()} == EXPECTED_MODULES
+    assert {path.name for path in env_dirs()} == EXPECTED_ENVS
+
+
+@pytest.mark.parametrize("module", sorted(EXPECTED_MODULES))
+def test_module_has_the_four_standard_files(module):
+    present = {path.name for path in (MODULES / module).glob("*.tf")}
+    assert {"main.tf", "variables.tf", "outputs.tf", "versions.tf"} <= present
+
+
+@pytest.mark.parametrize("directory", [*module_dirs(), *env_dirs()], ids=lambda path: f"{path.parent.name}/{path.name}")
+def test_every_variable_has_a_description_and_a_precise_type(directory):
+    variables = variables_of(parse_dir(directory))
+    problems = list(iter_variable_problems(variables, str(directory.relative_to(INFRA))))
+    assert problems == []
+
+
+@pytest.mark.parametrize("directory", [*module_dirs(), *env_dirs()], ids=lambda path: f"{path.parent.name}/{path.name}")
+def test_every_output_has_a_description(directory):
+    outputs = outputs_of(parse_dir(directory))
+    assert outputs, f"{directory} declares no outputs"
+    assert [name for name, body in outputs.items() if not str(body.get("description", "")).strip()] == []
+
+
+@pytest.mark.parametrize("module", sorted(EXPECTED_MODULES))
+def test_modules_state_minimum_versions_and_declare_no_backend_or_provider(module):
+    docs = parse_dir(MODULES / module)
+    terraform = [block for doc in docs for block in doc.get("terraform", [])]
+    assert len(terraform) == 1
+    assert str(terraform[0]["required_version"]).startswith(">=")
+    aws = terraform[0]["required_providers"][0]["aws"]
+    assert aws["source"] == "hashicorp/aws"
+    assert str(aws["version"]).startswith(">=")
+    assert "backend" not in terraform[0]
+    assert not [doc for doc in docs if doc.get("provider")], "modules inherit the environment's provider"
+
+
+@pytest.mark.parametrize("env", sorted(EXPECTED_ENVS))
+def test_environment_pins_providers_and_uses_an_encrypted_locked_s3_backend(env):
+    docs = parse_dir(ENVS / env)
+    terraform = [block for doc in docs for block in doc.get("terraform", [])]
+    assert len(terraform) == 1
+    settings = terraform[0]
+    assert re.fullmatch(r">= ?1\.1[1-9]\.\d+", str(settings["required_version"]))
+    providers = settings["required_providers"][0]
+    assert providers["aws"]["version"] == "~> 6.0"
+    for provider in providers.values():
+        assert str(provider["version"]).startswith("~>"), provider
+    backend = settings["backend"][0]["s3"]
+    assert backend["encrypt"] is True
+    assert backend["use_lockfile"] is True
+    assert env in backend["bucket"]
+    assert f"/{env}/" in backend["key"]
+
+
+@pytest.mark.parametrize("env", sorted(EXPECTED_ENVS))
+def test_environment_is_only_module_wiring(env):
+    docs = parse_dir(ENVS / env)
+    assert not all_blocks("resource", root=ENVS / env), "environments declare no resources of their own"
+    assert not all_blocks("data", root=ENVS / env)
+    modules = [name for doc in docs for entry in doc.get("module", []) for name in entry]
+    assert modules == ["stack"]
+
+
+def test_environments_take_the_same_inputs_and_give_the_same_outputs():
+    shapes = {
+        env.name: (sorted(variables_of(parse_dir(env))), sorted(outputs_of(parse_dir(env)))) for env in env_dirs()
+    }
+    assert len({repr(shape) for shape in shapes.values()}) == 1, shapes
+
+
+def test_environment_inputs_cover_what_the_deploy_tool_passes():
+    required = {"orbit_image_tag", "axon_image_tag", "lambda_zip_path", "certificate_arn", "alarm_email", "region"}
+    for env in env_dirs():
+        assert required <= set(variables_of(parse_dir(env))), env.name
+
+
+def test_environment_outputs_cover_the_contract():
+    required = {
+        "alb_dns_name",
+        "cluster_name",
+        "service_names",
+        "governance_function_name",
+        "governance_alias_arn",
+        "table_names",
+        "ecr_repository_urls",
+        "kms_key_arns",
+        "sns_topic_arn",
+        "deploy_role_arn",
+    }
+    for env in env_dirs():
+        assert required <= set(outputs_of(parse_dir(env))), env.name
+
+
+def test_prod_and_staging_protect_state_and_dev_does_not():
+    def module_args(env: str) -> dict:
+        docs = parse_dir(ENVS / env)
+        return next(entry["stack"] for doc in docs for entry in doc.get("module", []))
+
+    assert module_args("prod")["deletion_protection"] is True
+    assert module_args("staging")["deletion_protection"] is True
+    assert module_args("dev")["deletion_protection"] is False
+    prod = module_args("prod")
+    assert prod["network"]["az_count"] == 3
+    assert prod["orbit"]["min_capacity"] >= 2
+    assert prod["axon"]["min_capacity"] >= 2
+
+
+def test_no_app_mesh_anywhere():
+    for kind in ("resource", "data"):
+        assert [block.address for block in all_blocks(kind) if "appmesh" in block.type] == []
+    for path in tf_files():
+        text = path.read_text(encoding="utf-8").lower()
+        assert not re.search(r"appmesh|app_mesh|envoy_image", text), path
