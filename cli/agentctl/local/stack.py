@@ -29,6 +29,9 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 PROGRAMS = ("emulator", "governance", "axon", "orbit")
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 STATE_ENV = "AGENT_RUNTIME_STATE_DIR"
+# Set only in supervisord's environment (so in every program's): how a leftover process of a stack is
+# recognised, unlike the shell or `make` that started it, which carry STATE_ENV too.
+MARKER_ENV = "AGENT_RUNTIME_SUPERVISED"
 Progress = Callable[[str], None]
 
 
@@ -125,16 +128,22 @@ class LocalStack:
 # --- supervisord ------------------------------------------------------------------------------------------
 
 
-def _rpc(state_dir: Path) -> Any:
+@contextlib.contextmanager
+def _rpc(state_dir: Path) -> Iterator[Any]:
+    """supervisord's XML-RPC interface, over its unix socket."""
     transport = SupervisorTransport(None, None, f"unix://{state_dir / 'supervisor.sock'}")
-    return xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport)
+    try:
+        yield xmlrpc.client.ServerProxy("http://127.0.0.1", transport=transport).supervisor
+    finally:
+        transport.close()
 
 
 def _supervisor_alive(state_dir: Path) -> bool:
     if not (state_dir / "supervisor.sock").exists():
         return False
     try:
-        return _rpc(state_dir).supervisor.getState()["statename"] == "RUNNING"
+        with _rpc(state_dir) as rpc:
+            return rpc.getState()["statename"] == "RUNNING"
     except (OSError, xmlrpc.client.Error):
         return False
 
@@ -244,9 +253,11 @@ serverurl=unix://{stack.path("supervisor.sock")}
     return "\n".join(sections)
 
 
-def _clean_environment() -> dict[str, str]:
+def _supervisor_environment(stack: LocalStack) -> dict[str, str]:
     """supervisord's own environment: without the caller's AWS settings, which the programs set themselves."""
-    return {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ORBIT_", "AXON_", "PROMETHEUS"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ORBIT_", "AXON_", "PROMETHEUS"))}
+    env[MARKER_ENV] = str(stack.state_dir)
+    return env
 
 
 # --- ports and processes ----------------------------------------------------------------------------------
@@ -272,7 +283,7 @@ def stack_processes(state_dir: Path) -> list[psutil.Process]:
     found = []
     for proc in psutil.process_iter(["pid"]):
         with contextlib.suppress(psutil.Error):
-            if proc.pid != os.getpid() and proc.environ().get(STATE_ENV) == str(state_dir):
+            if proc.pid != os.getpid() and proc.environ().get(MARKER_ENV) == str(state_dir):
                 found.append(proc)
     return found
 
@@ -332,7 +343,7 @@ def _start_supervisor(stack: LocalStack, progress: Progress) -> None:
     supervisord = Path(sys.executable).parent / "supervisord"
     result = subprocess.run(  # noqa: S603 - our own binary and config
         [str(supervisord), "-c", str(stack.path("supervisord.conf"))],
-        env=_clean_environment(),
+        env=_supervisor_environment(stack),
         capture_output=True,
         text=True,
         timeout=30,
@@ -345,29 +356,26 @@ def _start_supervisor(stack: LocalStack, progress: Progress) -> None:
 
 
 def start_program(stack: LocalStack, program: str) -> None:
-    rpc = _rpc(stack.state_dir)
-    if rpc.supervisor.getProcessInfo(program)["statename"] != "RUNNING":
-        with contextlib.suppress(xmlrpc.client.Fault):  # ALREADY_STARTED races are fine
-            rpc.supervisor.startProcess(program, True)
+    with _rpc(stack.state_dir) as rpc:
+        if rpc.getProcessInfo(program)["statename"] != "RUNNING":
+            with contextlib.suppress(xmlrpc.client.Fault):  # ALREADY_STARTED races are fine
+                rpc.startProcess(program, True)
 
 
 def stop_program(stack: LocalStack, program: str) -> None:
-    with contextlib.suppress(xmlrpc.client.Fault):  # NOT_RUNNING is fine
-        _rpc(stack.state_dir).supervisor.stopProcess(program, True)
+    with _rpc(stack.state_dir) as rpc, contextlib.suppress(xmlrpc.client.Fault):  # NOT_RUNNING is fine
+        rpc.stopProcess(program, True)
 
 
 def program_states(stack: LocalStack) -> list[dict[str, Any]]:
     """supervisord's view of each program (state, pid, uptime); empty when the stack is down."""
     if not _supervisor_alive(stack.state_dir):
         return []
+    with _rpc(stack.state_dir) as rpc:
+        infos = rpc.getAllProcessInfo()
     return [
-        {
-            "name": info["name"],
-            "state": info["statename"],
-            "pid": info["pid"] or None,
-            "description": info["description"],
-        }
-        for info in _rpc(stack.state_dir).supervisor.getAllProcessInfo()
+        {"name": i["name"], "state": i["statename"], "pid": i["pid"] or None, "description": i["description"]}
+        for i in infos
     ]
 
 
@@ -445,8 +453,8 @@ def down(stack: LocalStack, progress: Progress) -> list[int]:
     if _supervisor_alive(stack.state_dir):
         pid_file = stack.path("supervisord.pid")
         supervisor_pid = int(pid_file.read_text()) if pid_file.exists() else None
-        with contextlib.suppress(OSError, xmlrpc.client.Error):
-            _rpc(stack.state_dir).supervisor.shutdown()
+        with contextlib.suppress(OSError, xmlrpc.client.Error), _rpc(stack.state_dir) as rpc:
+            rpc.shutdown()
         if supervisor_pid:
             with contextlib.suppress(psutil.Error):
                 psutil.Process(supervisor_pid).wait(timeout=40)

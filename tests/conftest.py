@@ -1,0 +1,118 @@
+"""Shared fixtures. Tests that need the local stack start one themselves, on free ports, and stop it after."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SIGV4_SUITE = ROOT.parent / "shared" / "vendor" / "aws-sigv4-testsuite"
+
+
+def free_ports(count: int) -> list[int]:
+    sockets, ports = [], []
+    for _ in range(count):
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sockets.append(sock)
+        ports.append(sock.getsockname()[1])
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+@dataclass
+class Stack:
+    """A running local stack, started by `agentctl deploy` in its own state folder."""
+
+    state_dir: Path
+    ports: dict[str, int]
+    env: dict[str, str]
+    project: str = "agent-runtime"
+    _extra: dict[str, Any] = field(default_factory=dict)
+
+    def url(self, program: str) -> str:
+        return f"http://127.0.0.1:{self.ports[program]}"
+
+    def agentctl(self, *args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [str(BIN / "agentctl"), *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"agentctl {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    def aws_env(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.url("emulator"),
+            "AWS_ENDPOINT_URL_LAMBDA": self.url("governance"),
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "PROJECT_NAME": self.project,
+            "ENVIRONMENT": "local",
+        }
+
+    def create_key(self, principal: str) -> dict[str, str]:
+        return json.loads(self.agentctl("keys", "create", principal, "--output", "json").stdout)
+
+
+def start_stack(state_dir: Path, project: str = "agent-runtime") -> Stack:
+    orbit, axon, governance, emulator = free_ports(4)
+    ports = {"orbit": orbit, "axon": axon, "governance": governance, "emulator": emulator}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ORBIT_", "AXON_"))}
+    env.update(
+        AGENT_RUNTIME_STATE_DIR=str(state_dir),
+        ORBIT_PORT=str(orbit),
+        AXON_PORT=str(axon),
+        GOVERNANCE_PORT=str(governance),
+        AWS_EMULATOR_PORT=str(emulator),
+        PROJECT_NAME=project,
+        ENVIRONMENT="local",
+    )
+    stack = Stack(state_dir, ports, env, project)
+    stack.agentctl("deploy")
+    return stack
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The local stack shared by the integration tests of a session."""
+    running = start_stack(tmp_path_factory.mktemp("stack"))
+    patch = pytest.MonkeyPatch()
+    for key, value in running.aws_env().items():
+        patch.setenv(key, value)
+    try:
+        yield running
+    finally:
+        patch.undo()
+        running.agentctl("down", check=False)
+
+
+@pytest.fixture(scope="session")
+def quickstart(stack: Stack) -> Any:
+    """The credential that the bootstrap issues (principal `quickstart`)."""
+    from agent_runtime import aws
+    from agent_runtime.keys import read_secret_versions
+    from agent_runtime.names import Names
+
+    versions = read_secret_versions(aws.client("secretsmanager"), Names(stack.project).client_secret("quickstart"))
+    return next(c for c in versions if c.stage == "AWSCURRENT")
