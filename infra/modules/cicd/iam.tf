@@ -34,6 +34,7 @@ locals {
     network        = data.aws_iam_policy_document.deploy_network.json
     compute        = data.aws_iam_policy_document.deploy_compute.json
     security       = data.aws_iam_policy_document.deploy_security.json
+    data-and-logs  = data.aws_iam_policy_document.deploy_data_and_observability.json
   }
 }
 
@@ -94,6 +95,8 @@ data "aws_iam_policy_document" "deploy_state_and_read" {
 # Network: the VPC and everything in it, the load balancer ---------------------------------------------------
 
 data "aws_iam_policy_document" "deploy_network" {
+  #checkov:skip=CKV_AWS_111:route53:AssociateVPCWithHostedZone (a dependent action of creating an interface endpoint with private DNS) targets AWS-owned hosted zones whose ARNs are unknown; every other write is limited to this account and region.
+  #checkov:skip=CKV_AWS_356:route53:AssociateVPCWithHostedZone targets AWS-owned private hosted zones of interface endpoints, which cannot be named in advance.
   statement {
     sid    = "VpcResourcesInThisAccountAndRegion"
     effect = "Allow"
@@ -172,6 +175,14 @@ data "aws_iam_policy_document" "deploy_network" {
       "${local.arn_prefix.elb}:listener/app/${var.project_name}-alb/*",
       "${local.arn_prefix.elb}:targetgroup/${var.project_name}-*/*",
     ]
+  }
+
+  # Interface endpoints with private DNS associate the VPC with AWS-owned private hosted zones.
+  statement {
+    sid       = "PrivateDnsOfInterfaceEndpoints"
+    effect    = "Allow"
+    actions   = ["route53:AssociateVPCWithHostedZone"]
+    resources = ["*"]
   }
 
   statement {
@@ -342,7 +353,7 @@ data "aws_iam_policy_document" "deploy_compute" {
   }
 }
 
-# Security and data: IAM (bounded), KMS, Secrets Manager, DynamoDB, logs, alarms ----------------------------
+# Security: IAM (bounded), KMS, Secrets Manager ----------------------------
 
 data "aws_iam_policy_document" "deploy_security" {
   # IAM writes are limited to <project>-* roles carrying the workload boundary, and the deploy role's own role and policies are denied.
@@ -443,10 +454,11 @@ data "aws_iam_policy_document" "deploy_security" {
     resources = ["${local.arn_prefix.iam}:role/${var.project_name}-*"]
   }
 
+  # Tagging on creation needs kms:TagResource too; the new key has no tags yet, so both hang on the request tag.
   statement {
     sid       = "CreateProjectKeys"
     effect    = "Allow"
-    actions   = ["kms:CreateKey"]
+    actions   = ["kms:CreateKey", "kms:TagResource"]
     resources = ["*"]
 
     condition {
@@ -515,7 +527,11 @@ data "aws_iam_policy_document" "deploy_security" {
     ]
     resources = ["${local.arn_prefix.secrets}:secret:${var.project_name}/*"]
   }
+}
 
+# Data and observability: DynamoDB tables, log groups, alarms, the alarm topic, the dashboard ------------------
+
+data "aws_iam_policy_document" "deploy_data_and_observability" {
   statement {
     sid    = "ProjectTables"
     effect = "Allow"
@@ -590,6 +606,8 @@ data "aws_iam_policy_document" "deploy_security" {
     ]
     resources = [
       "${local.arn_prefix.alarms}:alarm:${var.project_name}-*",
+      # Alarms that target-tracking scaling policies create for the services.
+      "${local.arn_prefix.alarms}:alarm:TargetTracking-service/${var.project_name}-cluster/*",
       "arn:${local.partition}:cloudwatch::${local.account_id}:dashboard/${var.project_name}",
       "${local.arn_prefix.sns}:${var.project_name}-*",
     ]

@@ -1,6 +1,9 @@
 # Execution roles. Each can touch only its own tables, secrets, keys and log group, plus what every function in a
 # VPC with active tracing needs (network interfaces, X-Ray), none of which can be scoped to a resource.
 
+# Only functions of this account can use these roles: attaching a role to a function takes iam:PassRole here.
+# (No aws:SourceAccount condition: Lambda does not document it for execution-role trust, and a condition it does
+# not send would make the role unassumable.)
 data "aws_iam_policy_document" "lambda_assume" {
   statement {
     effect  = "Allow"
@@ -9,12 +12,6 @@ data "aws_iam_policy_document" "lambda_assume" {
     principals {
       type        = "Service"
       identifiers = ["lambda.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
     }
   }
 }
