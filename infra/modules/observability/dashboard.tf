@@ -1,4 +1,5 @@
 # One dashboard, <project>: the services, the load balancer, Governance and the tables at a glance.
+# (Metric rows are built with concat(...) over per-item lists: flatten() would also flatten each row.)
 
 locals {
   widget_defaults = {
@@ -13,12 +14,12 @@ locals {
       properties = merge(local.widget_defaults, {
         title = "ECS CPU and memory (%)"
         stat  = "Average"
-        metrics = flatten([
+        metrics = concat([
           for service, name in var.service_names : [
             ["AWS/ECS", "CPUUtilization", "ClusterName", var.cluster_name, "ServiceName", name, { label = "${service} CPU" }],
             ["AWS/ECS", "MemoryUtilization", "ClusterName", var.cluster_name, "ServiceName", name, { label = "${service} memory" }],
           ]
-        ])
+        ]...)
         yAxis       = { left = { min = 0, max = 100 } }
         annotations = { horizontal = [{ label = "alarm", value = var.thresholds.cpu_percent }] }
       })
@@ -65,13 +66,13 @@ locals {
       properties = merge(local.widget_defaults, {
         title = "Lambda invocations, errors, throttles"
         stat  = "Sum"
-        metrics = flatten([
+        metrics = concat([
           for function, name in var.lambda_function_names : [
             ["AWS/Lambda", "Invocations", "FunctionName", name, { label = "${function} invocations" }],
             ["AWS/Lambda", "Errors", "FunctionName", name, { label = "${function} errors" }],
             ["AWS/Lambda", "Throttles", "FunctionName", name, { label = "${function} throttles" }],
           ]
-        ])
+        ]...)
       })
     },
     {
@@ -79,12 +80,12 @@ locals {
       properties = merge(local.widget_defaults, {
         title = "DynamoDB throttle events"
         stat  = "Sum"
-        metrics = flatten([
+        metrics = concat([
           for table in var.table_names : [
             ["AWS/DynamoDB", "ReadThrottleEvents", "TableName", table, { label = "${table} reads" }],
             ["AWS/DynamoDB", "WriteThrottleEvents", "TableName", table, { label = "${table} writes" }],
           ]
-        ])
+        ]...)
       })
     },
   ]
