@@ -389,6 +389,7 @@ data "aws_iam_policy_document" "deploy_security" {
       "iam:ListAttachedRolePolicies",
       "iam:ListInstanceProfilesForRole",
       "iam:ListRolePolicies",
+      "iam:ListRoleTags",
       "iam:TagRole",
       "iam:UntagRole",
       "iam:UpdateAssumeRolePolicy",
@@ -405,6 +406,9 @@ data "aws_iam_policy_document" "deploy_security" {
       "iam:GetOpenIDConnectProvider",
       "iam:GetPolicy",
       "iam:GetPolicyVersion",
+      "iam:ListEntitiesForPolicy",
+      "iam:ListOpenIDConnectProviderTags",
+      "iam:ListPolicyTags",
       "iam:ListPolicyVersions",
     ]
     resources = [
@@ -540,9 +544,7 @@ data "aws_iam_policy_document" "deploy_data_and_observability" {
       "dynamodb:CreateTable",
       "dynamodb:DeleteItem",
       "dynamodb:DeleteTable",
-      "dynamodb:DescribeContinuousBackups",
-      "dynamodb:DescribeTable",
-      "dynamodb:DescribeTimeToLive",
+      "dynamodb:Describe*",
       "dynamodb:GetItem",
       "dynamodb:ListTagsOfResource",
       "dynamodb:PutItem",
