@@ -10,7 +10,14 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from agent_runtime.sigv4 import Credential, RawRequest, SignatureError, SigV4Verifier, canonical_request
+from agent_runtime.sigv4 import (
+    Credential,
+    RawRequest,
+    SignatureError,
+    SigV4Verifier,
+    StaticKeys,
+    canonical_request,
+)
 
 from tests.conftest import SIGV4_SUITE
 
@@ -51,7 +58,7 @@ def verifier() -> SigV4Verifier:
     return SigV4Verifier(
         service="service",
         region="us-east-1",
-        resolve_key={"AKIDEXAMPLE": credential}.get,
+        keys=StaticKeys([credential]),
         replay_guard=None,
         clock=lambda: SUITE_TIME,
     )

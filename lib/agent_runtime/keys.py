@@ -1,9 +1,10 @@
 """Signing keys kept in Secrets Manager: issuing, rotating, revoking, and the verifiers' key cache.
 
-Each credential is one secret whose value is JSON {"principal", "access_key_id", "secret_access_key"}.
-Secrets Manager's staging labels carry the rotation state: AWSCURRENT is the key clients should use,
-AWSPREVIOUS the one before it (still accepted, so that a rotation fails no request in flight), and any older
-version is retired (refused). A rotation issues a new access key id as well as a new secret, like IAM.
+Each credential is one secret whose value is JSON {"principal", "access_key_id", "secret_access_key"}. The
+access key id is stable for the life of the credential; a rotation stores a new secret under the same id as a
+new version. Secrets Manager's staging labels carry the rotation state: AWSCURRENT is the secret clients
+should use, AWSPREVIOUS the one before it (still accepted, so that a rotation fails no request in flight), and
+any older version is retired (refused).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -34,9 +35,9 @@ class KeyAdminError(Exception):
     """A key operation that cannot be done (unknown principal, already exists, ...)."""
 
 
-def generate_credential(principal: str) -> Credential:
-    """A fresh access key id (AKAR + 16 base32 characters) and a 40-character secret."""
-    access_key_id = "AKAR" + "".join(secrets.choice(_ACCESS_KEY_ALPHABET) for _ in range(16))
+def generate_credential(principal: str, access_key_id: str | None = None) -> Credential:
+    """A 40-character secret, under a new access key id (AKAR + 16 base32 characters) unless one is given."""
+    access_key_id = access_key_id or "AKAR" + "".join(secrets.choice(_ACCESS_KEY_ALPHABET) for _ in range(16))
     return Credential(access_key_id, secrets.token_urlsafe(30), principal)
 
 
@@ -69,7 +70,7 @@ def _read_version(sm: Any, secret_id: str, stage: str) -> Credential | None:
 
 
 def read_secret_versions(sm: Any, secret_id: str) -> list[Credential]:
-    """The current and (if any) previous credential held by one secret."""
+    """The current and (if any) previous credential held by one secret, current first."""
     found = []
     for stage in (CURRENT, PREVIOUS):
         credential = _read_version(sm, secret_id, stage)
@@ -86,88 +87,147 @@ def list_secret_names(sm: Any, prefix: str) -> list[str]:
     return sorted(names)
 
 
-class KeyCache:
-    """Access key id -> Credential, for a verifier. Thread-safe.
+class KeySource(Protocol):
+    """Where a KeyCache reads credentials: every secret at once, or one of them again."""
 
-    Reloaded from `load()` when older than `ttl_seconds`; an unknown access key id triggers at most one
-    reload, and such reloads happen at most once per `miss_refresh_interval` seconds, so that a flood of
-    made-up key ids cannot turn into a flood of Secrets Manager calls.
+    def load_all(self) -> dict[str, list[Credential]]: ...
+
+    def load_one(self, secret_id: str) -> list[Credential]: ...
+
+
+@dataclass(frozen=True)
+class SecretsSource:
+    """The secrets named `secret_id`, or every secret under `prefix` (the client credentials)."""
+
+    sm: Any
+    secret_id: str | None = None
+    prefix: str | None = None
+
+    def load_all(self) -> dict[str, list[Credential]]:
+        names = [self.secret_id] if self.secret_id else list_secret_names(self.sm, self.prefix or "")
+        return {name: self.load_one(name) for name in names}
+
+    def load_one(self, secret_id: str) -> list[Credential]:
+        return read_secret_versions(self.sm, secret_id)
+
+
+class KeyCache:
+    """Access key id -> its credentials (current, then previous), for a verifier or a signer. Thread-safe.
+
+    - Everything is reloaded when older than `ttl_seconds` (a revocation takes effect within that time).
+    - An unknown access key id triggers at most one full reload, and such reloads happen at most once per
+      `refresh_interval` seconds, so a flood of made-up key ids cannot become a flood of Secrets Manager calls.
+    - A known key id whose signature matches neither cached secret (its owner may have just rotated) triggers a
+      reload of that one secret, at most once per `refresh_interval` per key id; concurrent requests wait for
+      the reload in flight instead of starting their own.
     """
 
     def __init__(
         self,
-        load: Callable[[], Iterable[Credential]],
+        source: KeySource,
         *,
-        ttl_seconds: float = 60.0,
-        miss_refresh_interval: float = 1.0,
+        ttl_seconds: float = 30.0,
+        refresh_interval: float = 1.0,
         seed: Iterable[Credential] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._load = load
+        self._source = source
         self._ttl = ttl_seconds
-        self._miss_interval = miss_refresh_interval
+        self._interval = refresh_interval
         self._clock = clock
         self._lock = threading.Lock()
-        self._by_id: dict[str, Credential] = {c.access_key_id: c for c in seed}
+        self._by_id: dict[str, list[Credential]] = {}
+        self._secret_of: dict[str, str] = {}
+        for credential in seed:
+            self._by_id.setdefault(credential.access_key_id, []).append(credential)
         self._loaded_at: float | None = None
-        self._last_miss_refresh = float("-inf")
+        self._last_full_refresh = float("-inf")
+        self._refresh_locks: dict[str, threading.Lock] = {}
+        self._refreshed_at: dict[str, float] = {}
         self.reloads = 0
 
-    def _reload_locked(self) -> None:
-        self._by_id = {c.access_key_id: c for c in self._load()}
+    def _install(self, loaded: dict[str, list[Credential]]) -> None:
+        by_id: dict[str, list[Credential]] = {}
+        secret_of: dict[str, str] = {}
+        for secret_id, credentials in loaded.items():
+            for credential in credentials:
+                by_id.setdefault(credential.access_key_id, []).append(credential)
+                secret_of[credential.access_key_id] = secret_id
+        self._by_id, self._secret_of = by_id, secret_of
         self._loaded_at = self._clock()
         self.reloads += 1
 
-    def _ensure_fresh_locked(self) -> None:
-        if self._loaded_at is None or self._clock() - self._loaded_at > self._ttl:
-            try:
-                self._reload_locked()
-            except Exception:
+    def _ensure_fresh(self) -> None:
+        with self._lock:
+            stale = self._loaded_at is None or self._clock() - self._loaded_at > self._ttl
+        if not stale:
+            return
+        try:
+            loaded = self._source.load_all()
+        except Exception:
+            with self._lock:
                 if self._loaded_at is None and not self._by_id:
                     raise
                 # Keep serving the keys we have: an outage of Secrets Manager must not refuse every request.
                 log.exception("key reload failed; serving cached keys", extra={"event": "key_cache_stale"})
                 self._loaded_at = self._clock()
-
-    def resolve(self, access_key_id: str) -> Credential | None:
+            return
         with self._lock:
-            self._ensure_fresh_locked()
-            credential = self._by_id.get(access_key_id)
-            if credential is not None:
-                return credential
+            self._install(loaded)
+
+    def candidates(self, access_key_id: str) -> list[Credential]:
+        """The credentials to try for this key id; an unknown id causes one rate-limited full reload."""
+        self._ensure_fresh()
+        with self._lock:
+            found = self._by_id.get(access_key_id)
+            if found:
+                return list(found)
             now = self._clock()
-            if now - self._last_miss_refresh < self._miss_interval:
-                return None
-            self._last_miss_refresh = now
-            self._reload_locked()
-            return self._by_id.get(access_key_id)
+            if now - self._last_full_refresh < self._interval:
+                return []
+            self._last_full_refresh = now
+        loaded = self._source.load_all()
+        with self._lock:
+            self._install(loaded)
+            return list(self._by_id.get(access_key_id, []))
+
+    def refresh(self, access_key_id: str) -> bool:
+        """Reload the secret of a known key id after a mismatch. True when the caller should try again."""
+        arrived = self._clock()
+        with self._lock:
+            secret_id = self._secret_of.get(access_key_id)
+            if secret_id is None:
+                return False
+            key_lock = self._refresh_locks.setdefault(access_key_id, threading.Lock())
+        with key_lock:
+            last = self._refreshed_at.get(access_key_id, float("-inf"))
+            if last >= arrived:
+                return True  # a reload finished while we waited: try again with it
+            if arrived - last < self._interval:
+                return False
+            credentials = self._source.load_one(secret_id)
+            with self._lock:
+                others = {k: v for k, v in self._by_id.items() if self._secret_of.get(k) != secret_id}
+                for credential in credentials:
+                    others.setdefault(credential.access_key_id, []).append(credential)
+                    self._secret_of[credential.access_key_id] = secret_id
+                self._by_id = others
+            self._refreshed_at[access_key_id] = self._clock()
+            return True
 
     def current(self) -> Credential:
-        """The AWSCURRENT credential (for a signer of a single-secret cache)."""
+        """The AWSCURRENT credential (for a signer whose cache holds one secret)."""
+        self._ensure_fresh()
         with self._lock:
-            self._ensure_fresh_locked()
-            for credential in self._by_id.values():
-                if credential.stage == CURRENT:
-                    return credential
+            for credentials in self._by_id.values():
+                for credential in credentials:
+                    if credential.stage == CURRENT:
+                        return credential
         raise KeyAdminError("no current signing key")
 
     def invalidate(self) -> None:
         with self._lock:
             self._loaded_at = None
-
-
-def secret_loader(sm: Any, secret_id: str) -> Callable[[], list[Credential]]:
-    return lambda: read_secret_versions(sm, secret_id)
-
-
-def prefix_loader(sm: Any, prefix: str) -> Callable[[], list[Credential]]:
-    def load() -> list[Credential]:
-        found: list[Credential] = []
-        for name in list_secret_names(sm, prefix):
-            found.extend(read_secret_versions(sm, name))
-        return found
-
-    return load
 
 
 def seed_from_env(value: str | dict[str, Any] | None) -> list[Credential]:
@@ -192,7 +252,7 @@ class KeyInfo:
     principal: str
     secret_name: str
     access_key_id: str
-    previous_access_key_id: str | None
+    versions: int  # 1, or 2 while the previous secret is still accepted
     created: str | None
     last_rotated: str | None
 
@@ -221,20 +281,18 @@ def create_client_key(sm: Any, names: Names, principal: str, kms_key_id: str | N
     return credential
 
 
-def rotate_secret(sm: Any, secret_id: str, principal: str) -> Credential:
-    """Store a new version as AWSCURRENT; Secrets Manager moves the old one to AWSPREVIOUS."""
-    credential = generate_credential(principal)
-    try:
-        sm.put_secret_value(SecretId=secret_id, SecretString=credential_to_json(credential))
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ResourceNotFoundException":
-            raise KeyAdminError(f"no credential named {secret_id!r}") from exc
-        raise
+def rotate_secret(sm: Any, secret_id: str) -> Credential:
+    """Store a new secret under the same access key id as AWSCURRENT; the old one becomes AWSPREVIOUS."""
+    current = _read_version(sm, secret_id, CURRENT)
+    if current is None:
+        raise KeyAdminError(f"no credential named {secret_id!r}")
+    credential = generate_credential(current.principal, current.access_key_id)
+    sm.put_secret_value(SecretId=secret_id, SecretString=credential_to_json(credential))
     return credential
 
 
 def rotate_client_key(sm: Any, names: Names, principal: str) -> Credential:
-    return rotate_secret(sm, names.client_secret(principal), principal)
+    return rotate_secret(sm, names.client_secret(principal))
 
 
 def revoke_client_key(sm: Any, names: Names, principal: str) -> None:
@@ -256,14 +314,13 @@ def list_client_keys(sm: Any, names: Names) -> list[KeyInfo]:
         current = versions.get(CURRENT)
         if current is None:
             continue
-        previous = versions.get(PREVIOUS)
         described = sm.describe_secret(SecretId=name)
         infos.append(
             KeyInfo(
                 principal=current.principal,
                 secret_name=name,
                 access_key_id=current.access_key_id,
-                previous_access_key_id=previous.access_key_id if previous else None,
+                versions=len(versions),
                 created=_iso(described.get("CreatedDate")),
                 last_rotated=_iso(described.get("LastChangedDate")),
             )

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Protocol
 from urllib.parse import quote, unquote_to_bytes
 
 from botocore.auth import SigV4Auth
@@ -99,6 +100,33 @@ class VerifiedRequest:
     @property
     def principal(self) -> str:
         return self.credential.principal
+
+
+class KeyResolver(Protocol):
+    """Where the verifier finds keys (agent_runtime.keys.KeyCache in the services)."""
+
+    def candidates(self, access_key_id: str) -> list[Credential]:
+        """The credentials to try for this key id (current first, then previous); empty when unknown."""
+        ...
+
+    def refresh(self, access_key_id: str) -> bool:
+        """After a mismatch: reload this key id's secret if allowed. True when worth trying again."""
+        ...
+
+
+class StaticKeys:
+    """A fixed set of credentials (tests, and tools that verify with a key they hold)."""
+
+    def __init__(self, credentials: Iterable[Credential]) -> None:
+        self._by_id: dict[str, list[Credential]] = {}
+        for credential in credentials:
+            self._by_id.setdefault(credential.access_key_id, []).append(credential)
+
+    def candidates(self, access_key_id: str) -> list[Credential]:
+        return list(self._by_id.get(access_key_id, []))
+
+    def refresh(self, access_key_id: str) -> bool:
+        return False
 
 
 class ReplayGuard:
@@ -240,8 +268,8 @@ def parse_amz_date(value: str) -> datetime:
 class SigV4Verifier:
     """Verifies header-signed SigV4 requests for one service name and region.
 
-    `resolve_key(access_key_id)` returns the Credential of that key id (current or previous version) or None;
-    `replay_guard` records each accepted signature once (None disables replay protection, for tests only).
+    `keys` gives the credentials of an access key id (current, then previous version); `replay_guard` records
+    each accepted signature once (None disables replay protection: the official test vectors only).
     """
 
     def __init__(
@@ -249,14 +277,14 @@ class SigV4Verifier:
         *,
         service: str,
         region: str,
-        resolve_key: Callable[[str], Credential | None],
+        keys: KeyResolver,
         replay_guard: ReplayGuard | None,
         max_skew_seconds: int = DEFAULT_MAX_SKEW_SECONDS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.service = service
         self.region = region
-        self.resolve_key = resolve_key
+        self.keys = keys
         self.replay_guard = replay_guard
         self.max_skew_seconds = max_skew_seconds
         self.clock = clock
@@ -280,15 +308,16 @@ class SigV4Verifier:
         self._check_clock(amz_date)
         payload_hash = self._payload_hash(request)
 
-        credential = self.resolve_key(auth.access_key_id)
-        if credential is None:
+        candidates = self.keys.candidates(auth.access_key_id)
+        if not candidates:
             raise SignatureError("unknown access key")
-
-        canonical = canonical_request(request, auth.signed_headers, payload_hash)
         scope = f"{auth.date_stamp}/{auth.region}/{auth.service}/{auth.terminator}"
-        key = signing_key(credential.secret_access_key, auth.date_stamp, auth.region, auth.service)
-        expected = hmac.new(key, string_to_sign(amz_date_text, scope, canonical).encode("utf-8"), hashlib.sha256)
-        if not hmac.compare_digest(expected.hexdigest().encode("ascii"), auth.signature.encode("ascii")):
+        to_sign = string_to_sign(amz_date_text, scope, canonical_request(request, auth.signed_headers, payload_hash))
+        credential = self._match(candidates, auth, to_sign)
+        if credential is None and self.keys.refresh(auth.access_key_id):
+            # The key's owner may have rotated it a moment ago: judge again with what the store holds now.
+            credential = self._match(self.keys.candidates(auth.access_key_id), auth, to_sign)
+        if credential is None:
             log.debug("sigv4 mismatch", extra={"access_key_id": auth.access_key_id})
             raise SignatureError("signature mismatch")
 
@@ -297,6 +326,17 @@ class SigV4Verifier:
             if not self.replay_guard.first_use(f"sigv4#{auth.signature}", expires_at):
                 raise SignatureError("replayed signature")
         return VerifiedRequest(credential, auth.signature, amz_date, auth.signed_headers)
+
+    @staticmethod
+    def _match(candidates: list[Credential], auth: AuthorizationHeader, to_sign: str) -> Credential | None:
+        """The credential (current or previous version) whose signature equals the request's, if any."""
+        presented = auth.signature.encode("ascii")
+        for credential in candidates:
+            key = signing_key(credential.secret_access_key, auth.date_stamp, auth.region, auth.service)
+            expected = hmac.new(key, to_sign.encode("utf-8"), hashlib.sha256).hexdigest().encode("ascii")
+            if hmac.compare_digest(expected, presented):
+                return credential
+        return None
 
     def _check_signed_header_policy(self, auth: AuthorizationHeader, headers: Mapping[str, str]) -> None:
         signed = set(auth.signed_headers)

@@ -61,7 +61,7 @@ def list_keys(output: str) -> None:
         {
             "principal": i.principal,
             "access_key_id": i.access_key_id,
-            "previous_access_key_id": i.previous_access_key_id,
+            "versions": i.versions,
             "created": i.created,
             "last_rotated": i.last_rotated,
         }
@@ -74,13 +74,17 @@ def list_keys(output: str) -> None:
 @click.argument("name", callback=lambda _c, _p, v: _principal(v))
 @OUTPUT_OPTION
 def rotate(name: str, output: str) -> None:
-    """New key for NAME (current); the old one stays valid as previous until the next rotation."""
+    """New secret for NAME (same access key id); the old secret stays valid until the next rotation."""
     tgt = target()
     try:
         credential = key_store.rotate_client_key(tgt.client("secretsmanager"), tgt.names, name)
     except key_store.KeyAdminError as exc:
         raise AgentctlError(str(exc), EXIT_REFUSED) from exc
-    _show_credential(credential, output, f"Credential for {name} rotated (the previous key is still accepted)")
+    _show_credential(
+        credential,
+        output,
+        f"Credential for {name} rotated (the previous secret is still accepted until the next rotation)",
+    )
 
 
 @keys.command("revoke")

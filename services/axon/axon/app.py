@@ -10,7 +10,7 @@ from typing import Any
 
 from agent_runtime import aws, receipts
 from agent_runtime.errors import ApiError, service_unavailable, utc_timestamp, validation_error
-from agent_runtime.keys import KeyCache, secret_loader, seed_from_env
+from agent_runtime.keys import KeyCache, SecretsSource, seed_from_env
 from agent_runtime.logs import configure_logging
 from agent_runtime.metrics import counter, histogram, init_metrics
 from agent_runtime.names import INTENT_RE, Names
@@ -151,9 +151,9 @@ def reason() -> ResponseReturnValue:
 def build_services(cfg: dict[str, Any]) -> Services:
     secrets = aws.client("secretsmanager", connect_timeout=1.0, read_timeout=3.0)
     signing_keys = KeyCache(
-        secret_loader(secrets, cfg["SIGNING_KEY_SECRET"]),
+        SecretsSource(secrets, secret_id=cfg["SIGNING_KEY_SECRET"]),
         ttl_seconds=cfg["KEY_CACHE_TTL_SECONDS"],
-        miss_refresh_interval=cfg["KEY_MISS_REFRESH_SECONDS"],
+        refresh_interval=cfg["KEY_REFRESH_INTERVAL_SECONDS"],
         seed=seed_from_env(cfg["SIGNING_KEY"]),
     )
     replay = make_replay_store(cfg["REPLAY_STORE"], cfg["REPLAY_TABLE"])
@@ -161,7 +161,7 @@ def build_services(cfg: dict[str, Any]) -> Services:
         verifier=SigV4Verifier(
             service=ORBIT_SIGNING_SERVICE,
             region=aws.region(),
-            resolve_key=signing_keys.resolve,
+            keys=signing_keys,
             replay_guard=replay,
             max_skew_seconds=cfg["MAX_CLOCK_SKEW_SECONDS"],
         ),

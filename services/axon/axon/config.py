@@ -20,6 +20,6 @@ def defaults(names: Names) -> dict[str, Any]:
         "SIGNING_KEY": None,  # injected by ECS from the same secret, used until the first reload
         "RECEIPT_PUBLIC_KEY_SECRET": names.receipt_public_key_secret,
         "RECEIPT_PUBLIC_KEY": None,  # injected by ECS
-        "KEY_CACHE_TTL_SECONDS": 60,
-        "KEY_MISS_REFRESH_SECONDS": 1.0,
+        "KEY_CACHE_TTL_SECONDS": 30,  # a revoked key is refused within this time
+        "KEY_REFRESH_INTERVAL_SECONDS": 1.0,  # at most one reload per key id (and of unknown ids) per interval
     }

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent_runtime import aws
-from agent_runtime.keys import KeyCache, prefix_loader, secret_loader, seed_from_env
+from agent_runtime.keys import KeyCache, SecretsSource, seed_from_env
 from agent_runtime.logs import configure_logging
 from agent_runtime.metrics import init_metrics
 from agent_runtime.names import Names
@@ -36,12 +36,12 @@ def build_services(cfg: dict[str, Any]) -> Services:
     secrets = aws.client("secretsmanager", connect_timeout=1.0, read_timeout=3.0)
     region = aws.region()
     client_keys = KeyCache(
-        prefix_loader(secrets, cfg["CLIENT_KEY_PREFIX"]),
+        SecretsSource(secrets, prefix=cfg["CLIENT_KEY_PREFIX"]),
         ttl_seconds=cfg["KEY_CACHE_TTL_SECONDS"],
-        miss_refresh_interval=cfg["KEY_MISS_REFRESH_SECONDS"],
+        refresh_interval=cfg["KEY_REFRESH_INTERVAL_SECONDS"],
     )
     signing_keys = KeyCache(
-        secret_loader(secrets, cfg["SIGNING_KEY_SECRET"]),
+        SecretsSource(secrets, secret_id=cfg["SIGNING_KEY_SECRET"]),
         ttl_seconds=cfg["KEY_CACHE_TTL_SECONDS"],
         seed=seed_from_env(cfg["SIGNING_KEY"]),
     )
@@ -52,7 +52,7 @@ def build_services(cfg: dict[str, Any]) -> Services:
         verifier=SigV4Verifier(
             service=CLIENT_SIGNING_SERVICE,
             region=region,
-            resolve_key=client_keys.resolve,
+            keys=client_keys,
             replay_guard=make_replay_store(cfg["REPLAY_STORE"], cfg["REPLAY_TABLE"]),
             max_skew_seconds=cfg["MAX_CLOCK_SKEW_SECONDS"],
         ),

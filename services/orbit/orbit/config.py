@@ -23,8 +23,8 @@ def defaults(names: Names) -> dict[str, Any]:
         "SIGNING_KEY_SECRET": names.orbit_signing_key_secret,
         "SIGNING_KEY": None,  # the key injected by ECS (task definition `secrets`), used until the first reload
         "CLIENT_KEY_PREFIX": names.client_secret_prefix,
-        "KEY_CACHE_TTL_SECONDS": 60,
-        "KEY_MISS_REFRESH_SECONDS": 1.0,
+        "KEY_CACHE_TTL_SECONDS": 30,  # a revoked key is refused within this time
+        "KEY_REFRESH_INTERVAL_SECONDS": 1.0,  # at most one reload per key id (and of unknown ids) per interval
         # Number of proxies (the ALB) in front of Orbit whose X-Forwarded-For is trusted for the source IP.
         "TRUSTED_PROXY_HOPS": 0,
         "CIRCUIT_FAIL_MAX": 5,
