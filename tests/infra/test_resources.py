@@ -198,3 +198,31 @@ def test_alarm_topic_is_encrypted():
     assert topics
     for topic in topics:
         assert str(topic.body.get("kms_master_key_id", "")).strip(), topic.address
+
+
+def test_secret_names_match_the_naming_contract():
+    from agent_runtime.names import Names
+
+    names = Names("agent-runtime")
+    security = parse_dir(MODULES / "security")
+    secret = next(iter(blocks(security, "resource", "aws_secretsmanager_secret")))
+    assert secret.body["name"] == "${var.project_name}/${each.key}"
+    declared = {f"agent-runtime/{key}" for key in locals_of(security)["secrets"]}
+    assert declared == {
+        names.orbit_signing_key_secret,
+        names.receipt_private_key_secret,
+        names.receipt_public_key_secret,
+    }
+
+
+def test_seeded_signing_key_has_the_credential_shape_the_services_parse():
+    # agent_runtime.keys.credential_from_json reads principal, access_key_id and secret_access_key.
+    version = next(
+        block
+        for block in blocks(parse_dir(MODULES / "security"), "resource", "aws_secretsmanager_secret_version")
+        if block.name == "orbit_signing_key"
+    )
+    value = str(version.body["secret_string_wo"])
+    for key in ("principal", "access_key_id", "secret_access_key"):
+        assert re.search(rf"\b{key}\s*=", value), key
+    assert 'principal = "orbit"' in re.sub(r"\s+", " ", value)

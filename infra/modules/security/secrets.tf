@@ -9,7 +9,7 @@ locals {
   secrets = {
     orbit-signing-key = {
       kms_key     = "orbit"
-      description = "Orbit's HMAC key for SigV4 requests to Axon: JSON {access_key_id, secret_access_key}. Read by Orbit and Axon."
+      description = "Orbit's HMAC key for SigV4 requests to Axon: JSON {principal, access_key_id, secret_access_key}. Read by Orbit and Axon."
     }
     governance-receipt-key = {
       kms_key     = "governance"
@@ -34,15 +34,21 @@ resource "aws_secretsmanager_secret" "this" {
   tags = merge(var.tags, { Name = "${var.project_name}/${each.key}" })
 }
 
+# The same shapes as agent_runtime.keys.generate_credential: access key id "AKAR" + 16 base32 characters, a
+# 40-character URL-safe secret.
 ephemeral "random_password" "orbit_access_key_id" {
-  length  = 16
-  lower   = false
-  special = false
+  length           = 16
+  lower            = false
+  numeric          = false
+  upper            = true
+  special          = true
+  override_special = "234567"
 }
 
 ephemeral "random_password" "orbit_secret_access_key" {
-  length  = 64
-  special = false
+  length           = 40
+  special          = true
+  override_special = "-_"
 }
 
 ephemeral "tls_private_key" "receipt" {
@@ -52,7 +58,8 @@ ephemeral "tls_private_key" "receipt" {
 resource "aws_secretsmanager_secret_version" "orbit_signing_key" {
   secret_id = aws_secretsmanager_secret.this["orbit-signing-key"].id
   secret_string_wo = jsonencode({
-    access_key_id     = "ORBIT${ephemeral.random_password.orbit_access_key_id.result}"
+    principal         = "orbit"
+    access_key_id     = "AKAR${ephemeral.random_password.orbit_access_key_id.result}"
     secret_access_key = ephemeral.random_password.orbit_secret_access_key.result
   })
   secret_string_wo_version = 1
