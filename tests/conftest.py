@@ -87,6 +87,9 @@ def start_stack(state_dir: Path, project: str = "agent-runtime") -> Stack:
         AWS_EMULATOR_PORT=str(emulator),
         PROJECT_NAME=project,
         ENVIRONMENT="local",
+        # Short key-cache lifetimes, so that revocation and rotation tests need not wait for the defaults.
+        ORBIT_KEY_CACHE_TTL_SECONDS="3",
+        AXON_KEY_CACHE_TTL_SECONDS="3",
     )
     stack = Stack(state_dir, ports, env, project)
     stack.agentctl("deploy")

@@ -73,6 +73,15 @@ def generate_key_pair() -> tuple[str, str]:
     return private_pem, public_pem
 
 
+def public_pem_of(private_pem: str) -> str:
+    return (
+        load_private_key(private_pem)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
 def load_private_key(pem: str) -> Ed25519PrivateKey:
     key = serialization.load_pem_private_key(pem.encode(), password=None)
     if not isinstance(key, Ed25519PrivateKey):

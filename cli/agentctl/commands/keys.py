@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import click
+from agent_runtime import key_rotation
 from agent_runtime import keys as key_store
 
 from agentctl.context import target
@@ -101,6 +102,26 @@ def revoke(name: str, yes: bool) -> None:
     except key_store.KeyAdminError as exc:
         raise AgentctlError(str(exc), EXIT_REFUSED) from exc
     click.echo(f"revoked every key of {name}; Orbit refuses them once its key cache refreshes (at most 60 s)")
+
+
+@keys.command("rotate-service")
+@click.argument("service", type=click.Choice(["orbit", "governance"]))
+@OUTPUT_OPTION
+def rotate_service(service: str, output: str) -> None:
+    """Rotate a service key: Orbit's signing key, or Governance's receipt key pair.
+
+    Nothing to hand out: the services read their keys from Secrets Manager. The previous version stays
+    valid, so requests in flight are not refused. In AWS environments the rotation Lambda does the work.
+    """
+    tgt = target()
+    sm = tgt.client("secretsmanager")
+    secret = tgt.names.orbit_signing_key_secret if service == "orbit" else tgt.names.receipt_private_key_secret
+    if tgt.is_local:
+        version = key_rotation.rotate_now(sm, secret, tgt.names)
+    else:
+        version = sm.rotate_secret(SecretId=secret, RotateImmediately=True)["VersionId"]
+    result = {"service": service, "secret": secret, "new_version": version}
+    emit(result if output == "json" else [result], output)
 
 
 COMMANDS = (keys,)

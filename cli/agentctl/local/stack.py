@@ -254,8 +254,9 @@ serverurl=unix://{stack.path("supervisor.sock")}
 
 
 def _supervisor_environment(stack: LocalStack) -> dict[str, str]:
-    """supervisord's own environment: without the caller's AWS settings, which the programs set themselves."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "ORBIT_", "AXON_", "PROMETHEUS"))}
+    """supervisord's own environment, which its programs inherit: without the caller's AWS settings, which the
+    programs set themselves, but with ORBIT_* / AXON_* / GOVERNANCE_* settings, which configure the services."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PROMETHEUS"))}
     env[MARKER_ENV] = str(stack.state_dir)
     return env
 

@@ -41,25 +41,40 @@ settings = Settings.from_env()
 metrics = Metrics(namespace=settings.metrics_namespace, service="governance")
 
 
+RECEIPT_KEY_TTL_SECONDS = 300
+
+
 @dataclass
 class Runtime:
     """What a warm Lambda instance keeps between invocations."""
 
     store: PolicyStore
     limiter: RateLimiter
-    receipt_key: Any
+    secrets: Any
+    receipt_key_secret: str
     policy_set: CompiledPolicySet | None = None
+    _receipt_key: Any = None
+    _receipt_key_loaded: float = float("-inf")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
         dynamodb = aws.client("dynamodb", connect_timeout=1.0, read_timeout=2.0, max_attempts=2)
-        secrets = aws.client("secretsmanager")
-        pem = secrets.get_secret_value(SecretId=settings.receipt_key_secret)["SecretString"]
-        return cls(
+        runtime = cls(
             store=PolicyStore(dynamodb, settings.policy_table),
             limiter=RateLimiter(dynamodb, settings.rate_limit_table),
-            receipt_key=receipts.load_private_key(pem),
+            secrets=aws.client("secretsmanager"),
+            receipt_key_secret=settings.receipt_key_secret,
         )
+        runtime.receipt_key()  # fail the cold start, not the first decision, when the key is unreadable
+        return runtime
+
+    def receipt_key(self) -> Any:
+        """The current receipt signing key, re-read every few minutes so that a rotation is picked up."""
+        if time.monotonic() - self._receipt_key_loaded > RECEIPT_KEY_TTL_SECONDS:
+            pem = self.secrets.get_secret_value(SecretId=self.receipt_key_secret)["SecretString"]
+            self._receipt_key = receipts.load_private_key(pem)
+            self._receipt_key_loaded = time.monotonic()
+        return self._receipt_key
 
     def policies(self, version: int) -> CompiledPolicySet:
         """The compiled policy set of `version`, parsed only when the version moved."""
@@ -98,7 +113,7 @@ def decide(event: Any, decision_id: str) -> tuple[Decision, DecisionRequest | No
         )
         if decision.allowed:
             decision.receipt = receipts.issue(
-                rt.receipt_key,
+                rt.receipt_key(),
                 decision_id=decision_id,
                 principal=request.principal,
                 intent=request.intent,
