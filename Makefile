@@ -59,6 +59,12 @@ check-terraform: $(STAMP) ## terraform fmt and checkov over infra/ (offline)
 lambda-package: $(STAMP) ## Build governance/lambda/lambda.zip for the Lambda platform
 	@$(BIN)/python scripts/build_lambda.py
 
+bench: $(STAMP) ## Measure the zero-trust path against its limits (bounded, < 5 min); writes bench/results.json
+	@$(BIN)/python -m bench.run
+
+soak: $(STAMP) ## Steady load for a few minutes with every process's memory sampled
+	@$(BIN)/python -m bench.soak
+
 lock: $(STAMP) ## Recompile the lock files from the *.in files
 	@$(UV) pip compile --quiet --generate-hashes --python-version 3.11 requirements.in -o requirements.lock
 	@$(UV) pip compile --quiet --generate-hashes --python-version 3.12 requirements-runtime.in -o requirements-runtime.lock

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import pkgutil
 from typing import Any
 
 import click
@@ -41,9 +43,11 @@ def cli(ctx: click.Context, env: str, project: str | None) -> None:
 
 
 def _register() -> None:
-    from agentctl.commands import deploy, dispatch, health, keys
+    """Every module of agentctl.commands contributes its COMMANDS: one module per command (group)."""
+    import agentctl.commands
 
-    for module in (deploy, dispatch, health, keys):
+    for info in sorted(pkgutil.iter_modules(agentctl.commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"agentctl.commands.{info.name}")
         for command in module.COMMANDS:
             cli.add_command(command)
 
