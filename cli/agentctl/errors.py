@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
+from agentctl.ops.errors import OpsError
+
 # Exit codes: 1 failure, 2 bad usage (Click's own), 3 unhealthy, 4 refused (nothing to do / not allowed).
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
@@ -28,6 +30,8 @@ def translate(exc: Exception) -> AgentctlError:
     """A readable one-line error for anything raised by the work functions."""
     if isinstance(exc, AgentctlError):
         return exc
+    if isinstance(exc, OpsError):  # the work functions say which exit code fits (refused, unhealthy, ...)
+        return AgentctlError(str(exc), exc.exit_code)
     if isinstance(exc, NoCredentialsError):
         return AgentctlError("no AWS credentials found (set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY)")
     if isinstance(exc, ClientError):

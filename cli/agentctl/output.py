@@ -9,6 +9,8 @@ from typing import Any
 import click
 from tabulate import tabulate
 
+from agentctl.errors import EXIT_REFUSED, AgentctlError
+
 OUTPUT_OPTION = click.option(
     "--output",
     "-o",
@@ -48,6 +50,29 @@ def emit(
         emit_json(data)
     else:
         emit_table(rows if rows is not None else data, columns)
+
+
+#: For destructive commands (rollback, restore, chaos, ...): do not ask for confirmation.
+YES_OPTION = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+#: For commands that refuse `--env prod` unless told explicitly.
+ALLOW_PROD_OPTION = click.option("--allow-prod", is_flag=True, help="Allow this command on --env prod.")
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Ask before a destructive step (unless --yes); a refusal changes nothing and exits non-zero."""
+    if yes:
+        return
+    try:
+        click.confirm(question, abort=True, err=True)
+    except click.Abort:
+        raise AgentctlError("not confirmed; nothing was changed (--yes skips the question)", EXIT_REFUSED) from None
+
+
+def check_line(check: dict[str, Any]) -> str:
+    """One health-check line: `✅ component: detail (latency)`, the shape `agentctl health` prints."""
+    mark = "✅" if check["healthy"] else "❌"
+    latency = f" ({check['latency_ms']} ms)" if check.get("latency_ms") is not None else ""
+    return f"{mark} {check['component']}: {check['detail']}{latency}"
 
 
 def progress(message: str) -> None:

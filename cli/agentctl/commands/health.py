@@ -6,26 +6,27 @@ import click
 
 from agentctl.context import target
 from agentctl.errors import EXIT_UNHEALTHY, AgentctlError
-from agentctl.ops.health import local_checks
-from agentctl.output import OUTPUT_OPTION, emit_json
+from agentctl.ops.health import aws_checks, local_checks
+from agentctl.output import OUTPUT_OPTION, check_line, emit_json
 
 
 @click.command()
 @OUTPUT_OPTION
 def health(output: str) -> None:
-    """Check every component of the environment."""
+    """Check every component of the environment, one line each; exit 3 when anything is unhealthy.
+
+    Local: the supervised processes, the AWS emulator, the policies table, a real governance decision, and
+    Axon's and Orbit's /health. AWS: ECS running versus desired tasks per service, Orbit's load balancer
+    targets, the Lambda behind `live` (its state and a real invocation), and every DynamoDB table.
+    """
     tgt = target()
-    if not tgt.is_local:
-        raise AgentctlError(f"health of {tgt.env} is not available in this version")
-    checks = local_checks(tgt.stack)
+    checks = local_checks(tgt.stack) if tgt.is_local else aws_checks(tgt.names)
     healthy = all(c.healthy for c in checks)
     if output == "json":
         emit_json({"healthy": healthy, "environment": tgt.env, "checks": [c.to_dict() for c in checks]})
     else:
         for check in checks:
-            mark = "✅" if check.healthy else "❌"
-            latency = f" ({check.latency_ms} ms)" if check.latency_ms is not None else ""
-            click.echo(f"{mark} {check.component}: {check.detail}{latency}")
+            click.echo(check_line(check.to_dict()))
     if not healthy:
         failed = ", ".join(c.component for c in checks if not c.healthy)
         raise AgentctlError(f"unhealthy: {failed}", EXIT_UNHEALTHY)

@@ -12,8 +12,11 @@ from typing import Any
 import requests
 from agent_runtime import aws
 from agent_runtime.names import Names
+from agent_runtime.tables import table_definitions
 
 from agentctl.local.stack import LocalStack, program_states
+from agentctl.ops import ecs as ecs_ops
+from agentctl.ops import governance_fn
 
 
 @dataclass
@@ -99,4 +102,80 @@ def local_checks(stack: LocalStack) -> list[Check]:
     checks.append(_timed("Governance Lambda", lambda: governance_invocation(stack.names)))
     checks.append(_timed("Axon service", lambda: http_health(stack.url("axon"))))
     checks.append(_timed("Orbit service", lambda: http_health(stack.url("orbit"))))
+    return checks
+
+
+# --- AWS environments -------------------------------------------------------------------------------------
+
+
+def table_status(table: str) -> tuple[bool, str]:
+    description = aws.client("dynamodb").describe_table(TableName=table)["Table"]
+    return description["TableStatus"] == "ACTIVE", f"{table} {description['TableStatus']}"
+
+
+def ecs_service(names: Names, service: str, describe: Callable[[], dict[str, Any]]) -> tuple[bool, str]:
+    state = describe()[service]
+    if state is None:
+        return False, f"service {names.service(service)} not found in {names.cluster}"
+    rolling = [d for d in state.deployments if d.status != "PRIMARY"]
+    failed = [d for d in state.deployments if d.rollout_state == "FAILED"]
+    detail = f"{state.running}/{state.desired} tasks running ({ecs_ops.short(state.task_definition)})"
+    if rolling:
+        detail += f", deployment in progress ({len(rolling) + 1} deployments)"
+    if failed:
+        detail += f", rollout FAILED: {failed[0].rollout_reason}"
+    return state.desired > 0 and state.running >= state.desired and not failed, detail
+
+
+def target_health(elbv2: Any, target_groups: list[str]) -> tuple[bool, str]:
+    if not target_groups:
+        return False, "the Orbit service has no load balancer target group"
+    counts: dict[str, int] = {}
+    for arn in target_groups:
+        for description in elbv2.describe_target_health(TargetGroupArn=arn)["TargetHealthDescriptions"]:
+            state = description.get("TargetHealth", {}).get("State", "unknown")
+            counts[state] = counts.get(state, 0) + 1
+    total = sum(counts.values())
+    healthy = counts.get("healthy", 0)
+    others = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()) if s != "healthy")
+    detail = f"{healthy}/{total} targets healthy" + (f" ({others})" if others else "")
+    return healthy > 0 and counts.get("unhealthy", 0) == 0, detail
+
+
+def governance_state(names: Names) -> tuple[bool, str]:
+    info = governance_fn.state(aws.client("lambda"), names)
+    healthy = info["state"] == "Active" and info["last_update_status"] in ("Successful", None)
+    reason = f": {info['state_reason']}" if info.get("state_reason") and not healthy else ""
+    return healthy, (
+        f"{names.governance_function}:{names.governance_alias} -> version {info['version']}, "
+        f"{info['state']}, last update {info['last_update_status']}{reason}"
+    )
+
+
+def aws_checks(names: Names) -> list[Check]:
+    """The environment's health from the AWS APIs: ECS, the load balancer, the Lambda (a real call), DynamoDB."""
+    cache: dict[str, Any] = {}
+
+    def services() -> dict[str, Any]:
+        if "services" not in cache:
+            cache["services"] = ecs_ops.describe(aws.client("ecs"), names)
+        return cache["services"]
+
+    checks = [
+        _timed("Axon service", lambda: ecs_service(names, "axon", services)),
+        _timed("Orbit service", lambda: ecs_service(names, "orbit", services)),
+    ]
+
+    def orbit_targets() -> tuple[bool, str]:
+        orbit = services()["orbit"]
+        if orbit is None:
+            return False, f"service {names.service('orbit')} not found"
+        return target_health(aws.client("elbv2"), orbit.target_group_arns)
+
+    checks.append(_timed("Orbit load balancer targets", orbit_targets))
+    checks.append(_timed("Governance Lambda", lambda: governance_state(names)))
+    checks.append(_timed("Governance invocation", lambda: governance_invocation(names)))
+    for definition in table_definitions(names):
+        table = definition["TableName"]
+        checks.append(_timed(f"DynamoDB {table}", lambda table=table: table_status(table)))
     return checks

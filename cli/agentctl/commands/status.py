@@ -1,0 +1,75 @@
+"""agentctl status: what runs where, at which version, and what is rolling out."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from agentctl.context import target
+from agentctl.ops import status as ops
+from agentctl.output import OUTPUT_OPTION, emit_json, emit_table
+
+
+def _section(title: str, data: Any, columns: list[str] | None = None) -> None:
+    click.echo(f"\n{title}")
+    if isinstance(data, dict) and "error" in data:
+        click.echo(f"  could not read: {data['error']}")
+    elif isinstance(data, dict):
+        emit_table([data], columns)
+    else:
+        emit_table(data, columns)
+
+
+def _deployments(row: dict[str, Any]) -> str:
+    parts = [
+        f"{d['status']} {d['task_definition']} {d['running']}/{d['desired']} {d['rollout'] or ''}".strip()
+        for d in row.get("deployments", [])
+    ]
+    return "; ".join(parts) or "-"
+
+
+@click.command()
+@OUTPUT_OPTION
+def status(output: str) -> None:
+    """Per service: desired/running/pending tasks, task-definition revision, rollouts in progress; the Lambda
+    version behind `live`; each table's status and item count; the live policy-set version. Locally: the
+    supervised processes instead of ECS."""
+    tgt = target()
+    if tgt.is_local:
+        data = ops.local_status(tgt.stack, tgt.client("dynamodb"))
+    else:
+        clients = {name: tgt.client(name) for name in ("ecs", "lambda", "dynamodb")}
+        data = ops.aws_status(clients, tgt.names)
+    data = {"environment": tgt.env, "project": tgt.names.project, **data}
+    if output == "json":
+        emit_json(data)
+        return
+    click.echo(f"agent-runtime {tgt.env} (PROJECT_NAME={tgt.names.project})")
+    if tgt.is_local:
+        _section("Processes (supervisord)", data["processes"], ["name", "state", "pid", "description"])
+        click.echo(f"\nGovernance: {data['governance']['served_by']}")
+    else:
+        services = data["services"]
+        if isinstance(services, list):
+            services = [{**row, "deployments": _deployments(row)} for row in services]
+        _section(
+            "ECS services",
+            services,
+            ["service", "status", "desired", "running", "pending", "task_definition", "deployments"],
+        )
+        _section(
+            "Governance Lambda",
+            data["governance"],
+            ["function", "alias", "live_version", "latest_published", "state", "reserved_concurrency"],
+        )
+    if data.get("tables"):
+        _section("DynamoDB tables", data["tables"], ["table", "status", "items", "counted"])
+    policy_set = data.get("policy_set")
+    if isinstance(policy_set, dict) and "version" in policy_set:
+        click.echo(f"\nPolicy set: version {policy_set['version']}, limits {policy_set['limits']}")
+    elif policy_set:
+        _section("Policy set", policy_set)
+
+
+COMMANDS = (status,)
