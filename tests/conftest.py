@@ -96,6 +96,21 @@ def start_stack(state_dir: Path, project: str = "agent-runtime") -> Stack:
     return stack
 
 
+TEST_LIMITS = {"global": 1_000_000, "per_principal": 1_000_000, "per_ip": 1_000_000}
+
+
+def set_limits(stack: Stack, limits: dict[str, int]) -> None:
+    from agent_runtime import aws
+    from agent_runtime.names import Names
+    from governance.store import Limits, PolicyStore
+
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in stack.aws_env().items():
+            patch.setenv(key, value)
+        store = PolicyStore(aws.client("dynamodb"), Names(stack.project).policies_table)
+        store.set_limits(Limits(limits["global"], limits["per_principal"], limits["per_ip"]))
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The local stack shared by the integration tests of a session."""
@@ -103,6 +118,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     patch = pytest.MonkeyPatch()
     for key, value in running.aws_env().items():
         patch.setenv(key, value)
+    # Every test client comes from 127.0.0.1: lift the limits so tests measure what they test (the rate-limit
+    # tests set their own and restore these).
+    set_limits(running, TEST_LIMITS)
     try:
         yield running
     finally:

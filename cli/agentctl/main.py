@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from agentctl.context import ENVIRONMENTS, resolve_target
-from agentctl.errors import translate
+from agentctl.errors import EXIT_USAGE, AgentctlError, translate
 
 
 class _Group(click.Group):
@@ -19,6 +19,10 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            # One line, not Click's three: what was wrong and where to look.
+            where = exc.ctx.command_path if exc.ctx else ctx.command_path
+            raise AgentctlError(f"{where}: {exc.format_message()} (see --help)", EXIT_USAGE) from exc
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
         except Exception as exc:  # the single place where errors become a readable line

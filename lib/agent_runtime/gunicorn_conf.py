@@ -8,6 +8,8 @@ GUNICORN_WORKERS to the task's vCPUs and REPLAY_STORE=dynamodb.
 import os
 import shutil
 
+from gunicorn import util as gunicorn_util
+
 workers = int(os.environ.get("GUNICORN_WORKERS", "1"))
 threads = int(os.environ.get("GUNICORN_THREADS", "16"))
 worker_class = "gthread"
@@ -49,3 +51,30 @@ def child_exit(server, worker):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+
+
+def _json_write_error(sock, status_int, reason, mesg):
+    """gunicorn answers requests it cannot parse (smuggling attempts, oversized headers, bad chunking) itself,
+    with an HTML page. The error contract says JSON, always; gunicorn has no hook for these pages, so its
+    writer is replaced (in the master, before the workers fork)."""
+    import json
+    import uuid
+
+    from agent_runtime.errors import utc_timestamp
+
+    body = json.dumps(
+        {
+            "error": f"{reason}: {mesg}"[:300],
+            "code": "INTERNAL_ERROR" if status_int >= 500 and status_int != 501 else "VALIDATION_ERROR",
+            "correlation_id": str(uuid.uuid4()),
+            "timestamp": utc_timestamp(),
+        }
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        f"Cache-Control: no-store\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode("latin-1")
+    gunicorn_util.write_nonblock(sock, head + body)
+
+
+gunicorn_util.write_error = _json_write_error

@@ -52,7 +52,9 @@ def create_secret(sm: Any, secret_id: str, name: str, token: str, names: Names) 
         if _is_receipt_key(name, names):
             value, _ = receipts.generate_key_pair()
         else:
-            current = keys.credential_from_json(sm.get_secret_value(SecretId=secret_id)["SecretString"])
+            current = keys.credential_from_json(
+                sm.get_secret_value(SecretId=secret_id, VersionStage="AWSCURRENT")["SecretString"]
+            )
             value = keys.credential_to_json(keys.generate_credential(current.principal, current.access_key_id))
         sm.put_secret_value(SecretId=secret_id, SecretString=value, ClientRequestToken=token, VersionStages=[PENDING])
     if _is_receipt_key(name, names):
@@ -71,7 +73,9 @@ def test_secret(sm: Any, secret_id: str, name: str, token: str, names: Names) ->
     try:
         if _is_receipt_key(name, names):
             private = receipts.load_private_key(value)
-            public_pem = sm.get_secret_value(SecretId=names.receipt_public_key_secret)["SecretString"]
+            public_pem = sm.get_secret_value(SecretId=names.receipt_public_key_secret, VersionStage="AWSCURRENT")[
+                "SecretString"
+            ]
             probe = private.sign(b"rotation probe")
             receipts.load_public_key(public_pem).verify(probe, b"rotation probe")
         else:
@@ -83,11 +87,12 @@ def test_secret(sm: Any, secret_id: str, name: str, token: str, names: Names) ->
 def finish_secret(sm: Any, secret_id: str, token: str) -> None:
     stages = sm.describe_secret(SecretId=secret_id)["VersionIdsToStages"]
     current = next((v for v, s in stages.items() if "AWSCURRENT" in s), None)
-    if current == token:
-        return
-    sm.update_secret_version_stage(
-        SecretId=secret_id, VersionStage="AWSCURRENT", MoveToVersionId=token, RemoveFromVersionId=current
-    )
+    if current != token:
+        sm.update_secret_version_stage(
+            SecretId=secret_id, VersionStage="AWSCURRENT", MoveToVersionId=token, RemoveFromVersionId=current
+        )
+    if PENDING in stages.get(token, []) or current != token:
+        sm.update_secret_version_stage(SecretId=secret_id, VersionStage=PENDING, RemoveFromVersionId=token)
 
 
 def rotate(sm: Any, event: dict[str, Any], names: Names) -> None:
@@ -97,12 +102,14 @@ def rotate(sm: Any, event: dict[str, Any], names: Names) -> None:
     if not name.startswith(names.secret_prefix):
         raise RotationError(f"{name} is not a secret of {names.project}")
     stages = described.get("VersionIdsToStages", {})
-    if token not in stages:
-        raise RotationError(f"version {token} of {name} does not exist")
-    if "AWSCURRENT" in stages[token]:
+    if token in stages and "AWSCURRENT" in stages[token] and PENDING not in stages[token]:
         return  # already rotated
-    if PENDING not in stages[token]:
+    # Secrets Manager registers the version as AWSPENDING before createSecret; a version that exists without
+    # that label was not created for this rotation.
+    if token in stages and PENDING not in stages[token]:
         raise RotationError(f"version {token} of {name} is not pending rotation")
+    if token not in stages and step != "createSecret":
+        raise RotationError(f"version {token} of {name} does not exist")
     log.info("rotation step %s", step, extra={"event": "key_rotation", "secret": name, "step": step})
     if step == "createSecret":
         create_secret(sm, secret_id, name, token, names)

@@ -111,15 +111,37 @@ class SecretsSource:
         return read_secret_versions(self.sm, secret_id)
 
 
+class _Allowance:
+    """A token bucket: `burst` reloads at once, then one per `interval` seconds."""
+
+    def __init__(self, interval: float, burst: int, now: float) -> None:
+        self._interval = interval
+        self._burst = burst
+        self._tokens = float(burst)
+        self._at = now
+
+    def take(self, now: float) -> bool:
+        if self._interval > 0:
+            self._tokens = min(self._burst, self._tokens + (now - self._at) / self._interval)
+        else:
+            self._tokens = self._burst
+        self._at = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        return False
+
+
 class KeyCache:
     """Access key id -> its credentials (current, then previous), for a verifier or a signer. Thread-safe.
 
     - Everything is reloaded when older than `ttl_seconds` (a revocation takes effect within that time).
-    - An unknown access key id triggers at most one full reload, and such reloads happen at most once per
-      `refresh_interval` seconds, so a flood of made-up key ids cannot become a flood of Secrets Manager calls.
+    - An unknown access key id triggers at most one full reload; such reloads are rate-limited (a burst of
+      `refresh_burst`, then one per `refresh_interval` seconds), so a flood of made-up key ids cannot become a
+      flood of Secrets Manager calls.
     - A known key id whose signature matches neither cached secret (its owner may have just rotated) triggers a
-      reload of that one secret, at most once per `refresh_interval` per key id; concurrent requests wait for
-      the reload in flight instead of starting their own.
+      reload of that one secret, rate-limited the same way per key id; concurrent requests wait for the reload
+      in flight instead of starting their own.
     """
 
     def __init__(
@@ -128,12 +150,14 @@ class KeyCache:
         *,
         ttl_seconds: float = 30.0,
         refresh_interval: float = 1.0,
+        refresh_burst: int = 3,
         seed: Iterable[Credential] = (),
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._source = source
         self._ttl = ttl_seconds
         self._interval = refresh_interval
+        self._burst = refresh_burst
         self._clock = clock
         self._lock = threading.Lock()
         self._by_id: dict[str, list[Credential]] = {}
@@ -141,7 +165,8 @@ class KeyCache:
         for credential in seed:
             self._by_id.setdefault(credential.access_key_id, []).append(credential)
         self._loaded_at: float | None = None
-        self._last_full_refresh = float("-inf")
+        self._full_refreshes = _Allowance(refresh_interval, refresh_burst, clock())
+        self._key_refreshes: dict[str, _Allowance] = {}
         self._refresh_locks: dict[str, threading.Lock] = {}
         self._refreshed_at: dict[str, float] = {}
         self.reloads = 0
@@ -182,10 +207,8 @@ class KeyCache:
             found = self._by_id.get(access_key_id)
             if found:
                 return list(found)
-            now = self._clock()
-            if now - self._last_full_refresh < self._interval:
+            if not self._full_refreshes.take(self._clock()):
                 return []
-            self._last_full_refresh = now
         loaded = self._source.load_all()
         with self._lock:
             self._install(loaded)
@@ -199,11 +222,11 @@ class KeyCache:
             if secret_id is None:
                 return False
             key_lock = self._refresh_locks.setdefault(access_key_id, threading.Lock())
+            allowance = self._key_refreshes.setdefault(access_key_id, _Allowance(self._interval, self._burst, arrived))
         with key_lock:
-            last = self._refreshed_at.get(access_key_id, float("-inf"))
-            if last >= arrived:
+            if self._refreshed_at.get(access_key_id, float("-inf")) >= arrived:
                 return True  # a reload finished while we waited: try again with it
-            if arrived - last < self._interval:
+            if not allowance.take(self._clock()):
                 return False
             credentials = self._source.load_one(secret_id)
             with self._lock:

@@ -172,19 +172,39 @@ def canonical_query(raw_query: str) -> str:
     return "&".join(f"{name}={value}" for name, value in sorted(pairs))
 
 
+def query_as_sent(raw_query: str) -> str:
+    """botocore's form for a URL it was handed already encoded: names and values as sent, sorted.
+
+    botocore signs `?next=http://x/y:z` without re-encoding it, where AWS's rule (canonical_query) encodes
+    `:` and `/`. Both forms are deterministic functions of the bytes on the wire and both decode to the same
+    parameters, so accepting a signature over either adds no way to forge; the verifier tries this form only
+    when it differs from the canonical one.
+    """
+    pairs = [piece.partition("=") for piece in raw_query.split("&") if piece]
+    return "&".join(f"{name}={value}" for name, _, value in sorted(pairs))
+
+
+def query_forms(raw_query: str) -> list[str]:
+    canonical = canonical_query(raw_query)
+    as_sent = query_as_sent(raw_query)
+    return [canonical] if as_sent == canonical else [canonical, as_sent]
+
+
 def canonical_header_value(value: str) -> str:
     """Trim, and collapse every run of whitespace (including folded lines) to one space."""
     return " ".join(value.split())
 
 
-def canonical_request(request: RawRequest, signed_headers: Iterable[str], payload_hash: str) -> str:
+def canonical_request(
+    request: RawRequest, signed_headers: Iterable[str], payload_hash: str, query: str | None = None
+) -> str:
     names = list(signed_headers)
     header_lines = "".join(f"{name}:{canonical_header_value(request.headers[name])}\n" for name in names)
     return "\n".join(
         [
             request.method.upper(),
             canonical_uri(request.raw_path),
-            canonical_query(request.raw_query),
+            canonical_query(request.raw_query) if query is None else query,
             header_lines,
             ";".join(names),
             payload_hash,
@@ -312,7 +332,10 @@ class SigV4Verifier:
         if not candidates:
             raise SignatureError("unknown access key")
         scope = f"{auth.date_stamp}/{auth.region}/{auth.service}/{auth.terminator}"
-        to_sign = string_to_sign(amz_date_text, scope, canonical_request(request, auth.signed_headers, payload_hash))
+        to_sign = [
+            string_to_sign(amz_date_text, scope, canonical_request(request, auth.signed_headers, payload_hash, query))
+            for query in query_forms(request.raw_query)
+        ]
         credential = self._match(candidates, auth, to_sign)
         if credential is None and self.keys.refresh(auth.access_key_id):
             # The key's owner may have rotated it a moment ago: judge again with what the store holds now.
@@ -328,14 +351,15 @@ class SigV4Verifier:
         return VerifiedRequest(credential, auth.signature, amz_date, auth.signed_headers)
 
     @staticmethod
-    def _match(candidates: list[Credential], auth: AuthorizationHeader, to_sign: str) -> Credential | None:
+    def _match(candidates: list[Credential], auth: AuthorizationHeader, to_sign: list[str]) -> Credential | None:
         """The credential (current or previous version) whose signature equals the request's, if any."""
         presented = auth.signature.encode("ascii")
         for credential in candidates:
             key = signing_key(credential.secret_access_key, auth.date_stamp, auth.region, auth.service)
-            expected = hmac.new(key, to_sign.encode("utf-8"), hashlib.sha256).hexdigest().encode("ascii")
-            if hmac.compare_digest(expected, presented):
-                return credential
+            for text in to_sign:
+                expected = hmac.new(key, text.encode("utf-8"), hashlib.sha256).hexdigest().encode("ascii")
+                if hmac.compare_digest(expected, presented):
+                    return credential
         return None
 
     def _check_signed_header_policy(self, auth: AuthorizationHeader, headers: Mapping[str, str]) -> None:

@@ -71,7 +71,9 @@ class Runtime:
     def receipt_key(self) -> Any:
         """The current receipt signing key, re-read every few minutes so that a rotation is picked up."""
         if time.monotonic() - self._receipt_key_loaded > RECEIPT_KEY_TTL_SECONDS:
-            pem = self.secrets.get_secret_value(SecretId=self.receipt_key_secret)["SecretString"]
+            pem = self.secrets.get_secret_value(SecretId=self.receipt_key_secret, VersionStage="AWSCURRENT")[
+                "SecretString"
+            ]
             self._receipt_key = receipts.load_private_key(pem)
             self._receipt_key_loaded = time.monotonic()
         return self._receipt_key
