@@ -306,6 +306,6 @@ class CompiledPolicySet:
         result = cedarpy.is_authorized(request, handle, _EMPTY_ENTITIES)
         return Evaluation(
             allowed=bool(result.allowed),
-            policy_ids=tuple(result.diagnostics.reasons),
-            errors=tuple(result.diagnostics.errors),
+            policy_ids=tuple(sorted(result.diagnostics.reasons)),
+            errors=tuple(sorted(result.diagnostics.errors)),
         )

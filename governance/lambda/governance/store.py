@@ -14,7 +14,7 @@ whole version or the one before, and an old version can be read back to explain 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -214,15 +214,43 @@ class PolicyStore:
         return new_version, True
 
     def set_limits(self, limits: Limits) -> None:
-        item: dict[str, Any] = {
-            "policy_id": {"S": LIMITS_KEY},
-            "global": {"N": str(limits.global_limit)},
-            "per_principal": {"N": str(limits.per_principal)},
-            "per_ip": {"N": str(limits.per_ip)},
-            "principals": {"M": {k: {"N": str(v)} for k, v in limits.principals.items()}},
-            "updated_at": {"S": _now()},
-        }
-        self.dynamodb.put_item(TableName=self.table, Item=item)
+        """Replace the limits unconditionally (bootstrap and tests); operators go through update_limits."""
+        self.update_limits(lambda _: limits)
+
+    def update_limits(self, change: Callable[[Limits], Limits], attempts: int = 3) -> Limits:
+        """Read, change and write the limits, conditional on nobody else having written them meanwhile."""
+        for _ in range(attempts):
+            item = self._get(LIMITS_KEY)
+            revision = int(item["revision"]["N"]) if item and "revision" in item else 0
+            limits = change(_limits_from_item(item))
+            condition: dict[str, Any] = (
+                {"ConditionExpression": "attribute_not_exists(policy_id)"}
+                if item is None
+                else {
+                    "ConditionExpression": "attribute_not_exists(revision) OR revision = :revision",
+                    "ExpressionAttributeValues": {":revision": {"N": str(revision)}},
+                }
+            )
+            try:
+                self.dynamodb.put_item(
+                    TableName=self.table,
+                    Item={
+                        "policy_id": {"S": LIMITS_KEY},
+                        "global": {"N": str(limits.global_limit)},
+                        "per_principal": {"N": str(limits.per_principal)},
+                        "per_ip": {"N": str(limits.per_ip)},
+                        "principals": {"M": {k: {"N": str(v)} for k, v in limits.principals.items()}},
+                        "revision": {"N": str(revision + 1)},
+                        "updated_at": {"S": _now()},
+                    },
+                    **condition,
+                )
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                    continue
+                raise
+            return limits
+        raise ConcurrentChangeError("the limits changed while this change was being written; retry")
 
 
 def _policy_to_item(policy: Policy) -> dict[str, Any]:

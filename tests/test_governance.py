@@ -1,0 +1,275 @@
+"""Governance against the AWS emulator (moto, in process): the versioned policy store, limits, and the Lambda
+handler's decisions, receipts, metrics and audit events."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+from pathlib import Path
+
+import boto3
+import pytest
+from agent_runtime import receipts
+from agent_runtime.names import Names
+from agentctl.local.bootstrap import bootstrap
+from governance.store import ConcurrentChangeError, Limits, PolicyStore, StoreError
+from moto import mock_aws
+
+from governance.policies import parse_policies
+from tests.conftest import ROOT
+
+NAMES = Names("gov-test")
+PERMIT = '@id("allow")\npermit(principal, action == Action::"call_reasoning", resource == Service::"axon");'
+FORBID = '@id("no-bob")\nforbid(principal == Client::"bob", action, resource);'
+SHADOW = '@id("shadow-carol")\n@mode("shadow")\nforbid(principal == Client::"carol", action, resource);'
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    for key in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_LAMBDA", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("PROJECT_NAME", NAMES.project)
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        sm = boto3.client("secretsmanager", region_name="us-east-1")
+        bootstrap(
+            dynamodb,
+            sm,
+            NAMES,
+            ROOT / "governance" / "policies" / "default",
+            ROOT / "governance" / "policies" / "schema.cedarschema",
+        )
+        yield dynamodb, sm
+
+
+@pytest.fixture
+def store(aws) -> PolicyStore:
+    return PolicyStore(aws[0], NAMES.policies_table)
+
+
+# --- the store --------------------------------------------------------------------------------------------
+
+
+def test_bootstrap_pushed_version_1_and_is_idempotent(aws, store):
+    version, policies = store.current()
+    assert version == 1
+    assert [p.policy_id for p in policies] == ["allow-call-reasoning"]
+    report = bootstrap(
+        aws[0],
+        aws[1],
+        NAMES,
+        ROOT / "governance" / "policies" / "default",
+        ROOT / "governance" / "policies" / "schema.cedarschema",
+    )
+    assert report.created == []
+    assert store.current()[0] == 1
+
+
+def test_every_change_is_a_new_version_and_old_versions_stay_readable(store):
+    v2, changed = store.commit(parse_policies(FORBID))
+    assert (v2, changed) == (2, True)
+    assert store.commit(parse_policies(FORBID)) == (2, False)  # the same content is no change
+    v3, _ = store.commit(deletes=["no-bob"])
+    assert v3 == 3
+    assert [p.policy_id for p in store.load(2)] == ["allow-call-reasoning", "no-bob"]
+    assert [p.policy_id for p in store.load(3)] == ["allow-call-reasoning"]
+    v4, _ = store.commit(parse_policies(PERMIT), replace=True)
+    assert [p.policy_id for p in store.load(v4)] == ["allow"]
+    with pytest.raises(StoreError, match="no policy"):
+        store.commit(deletes=["never-existed"])
+
+
+def test_a_concurrent_change_stores_nothing(store, monkeypatch):
+    stale = store.read_config()
+    store.commit(parse_policies(FORBID))  # someone else moves the set to version 2
+    monkeypatch.setattr(store, "read_config", lambda: stale)
+    with pytest.raises(ConcurrentChangeError):
+        store.commit(parse_policies(SHADOW))
+    monkeypatch.undo()
+    version, policies = store.current()
+    assert version == 2
+    assert "shadow-carol" not in [p.policy_id for p in policies]
+
+
+def test_limits_default_update_and_principal_override(store):
+    assert store.read_config().limits.to_dict()["global"] == 1000
+    store.update_limits(lambda limits: Limits(500, 50, 20, {"bulk-agent": 400}))
+    limits = store.read_config().limits
+    assert (limits.global_limit, limits.per_principal, limits.per_ip) == (500, 50, 20)
+    assert limits.for_principal("bulk-agent") == 400
+    assert limits.for_principal("someone") == 50
+
+
+# --- the handler ------------------------------------------------------------------------------------------
+
+
+class Context:
+    function_name = "gov-test-governance"
+    aws_request_id = "req-1"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:gov-test-governance"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 5000
+
+
+class AuditCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[dict] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if getattr(record, "event", None) == "audit":
+            self.events.append(dict(vars(record)))
+
+
+@pytest.fixture
+def handler(aws):
+    module = importlib.reload(importlib.import_module("governance.handler"))
+    collector = AuditCollector()
+    logging.getLogger("governance.audit").addHandler(collector)
+    module.audit_events = collector.events
+    yield module
+    logging.getLogger("governance.audit").removeHandler(collector)
+
+
+def event(principal: str = "alice", **overrides) -> dict:
+    base = {
+        "principal": principal,
+        "intent": "call_reasoning",
+        "context": {"user_id": "u1", "request_id": "r1"},
+        "source_ip": "10.0.0.7",
+        "correlation_id": "corr-1",
+        "request_digest": receipts.request_digest("call_reasoning", {"user_id": "u1"}),
+    }
+    base.update(overrides)
+    return base
+
+
+def test_allow_carries_a_receipt_that_verifies(handler, aws):
+    answer = handler.lambda_handler(event(), Context())
+    assert answer["allowed"] is True
+    assert answer["outcome"] == "allow"
+    assert answer["policy_ids"] == ["allow-call-reasoning"]
+    assert answer["policy_set_version"] == 1
+    assert answer["rate_limit"]["remaining"] == 99
+    public = aws[1].get_secret_value(SecretId=NAMES.receipt_public_key_secret)["SecretString"]
+    receipt = receipts.verify(
+        answer["receipt"],
+        [receipts.load_public_key(public)],
+        principal="alice",
+        intent="call_reasoning",
+        digest=event()["request_digest"],
+        replay_guard=None,
+    )
+    assert receipt.decision_id == answer["decision_id"]
+    (audit,) = handler.audit_events
+    assert audit["decision_id"] == answer["decision_id"]
+    assert (audit["outcome"], audit["principal"], audit["intent"]) == ("allow", "alice", "call_reasoning")
+    assert audit["correlation_id"] == "corr-1"
+    assert audit["policy_set_version"] == 1
+    assert "receipt" not in audit
+
+
+def test_forbid_denies_with_its_id_and_no_receipt(handler, store):
+    store.commit(parse_policies(FORBID))
+    answer = handler.lambda_handler(event("bob"), Context())
+    assert (answer["allowed"], answer["outcome"], answer["policy_ids"]) == (False, "deny", ["no-bob"])
+    assert "receipt" not in answer
+    assert handler.lambda_handler(event("alice"), Context())["allowed"] is True
+    assert [e["outcome"] for e in handler.audit_events] == ["deny", "allow"]
+
+
+def test_shadow_outcome_is_audited_but_not_enforced(handler, store):
+    store.commit(parse_policies(SHADOW))
+    answer = handler.lambda_handler(event("carol"), Context())
+    assert answer["allowed"] is True
+    (audit,) = handler.audit_events
+    assert audit["outcome"] == "shadow"
+    assert audit["enforced_outcome"] == "allow"
+    assert audit["shadow"] == {"would_allow": False, "policy_ids": ["shadow-carol"]}
+
+
+def test_rate_limited_per_ip(handler, store):
+    store.set_limits(Limits(1000, 100, 3))
+    outcomes = [handler.lambda_handler(event(), Context())["outcome"] for _ in range(4)]
+    assert outcomes == ["allow", "allow", "allow", "rate_limited"]
+    last = handler.audit_events[-1]
+    assert last["outcome"] == "rate_limited"
+    assert last["rate_limit"] == {"scope": "ip", "remaining": 0}
+    # Another source IP still has its own budget.
+    assert handler.lambda_handler(event(source_ip="10.0.0.8"), Context())["outcome"] == "allow"
+
+
+def test_the_policy_set_is_parsed_once_per_version(handler, store, monkeypatch):
+    handler.lambda_handler(event(), Context())
+    loads = []
+    original = store.__class__.load
+    monkeypatch.setattr(store.__class__, "load", lambda self, v: loads.append(v) or original(self, v))
+    for _ in range(3):
+        handler.lambda_handler(event(), Context())
+    assert loads == []
+    store.commit(parse_policies(FORBID))
+    handler.lambda_handler(event(), Context())
+    assert loads == [2]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        None,
+        "not json",
+        {"principal": "alice"},
+        event(intent="bad intent!"),
+        event(source_ip="nope"),
+        event(request_digest="abc"),
+        event(context="not an object"),
+    ],
+)
+def test_invalid_requests_are_denied_as_errors_and_audited(handler, bad):
+    answer = handler.lambda_handler(bad, Context())
+    assert (answer["allowed"], answer["outcome"]) == (False, "error")
+    assert len(handler.audit_events) == 1
+    assert handler.audit_events[0]["outcome"] == "error"
+
+
+def test_rate_limit_store_failure_fails_closed(handler, aws):
+    handler.lambda_handler(event(), Context())  # warm
+    aws[0].delete_table(TableName=NAMES.rate_limits_table)
+    answer = handler.lambda_handler(event(), Context())
+    assert (answer["allowed"], answer["outcome"], answer["reason"]) == (False, "error", "Governance error")
+    assert "receipt" not in answer
+    assert [e["outcome"] for e in handler.audit_events] == ["allow", "error"]
+
+
+def test_metrics_are_emitted_in_embedded_metric_format(handler, capsys):
+    handler.lambda_handler(event(), Context())
+    handler.lambda_handler(event("bob", intent="summarize"), Context())
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert len(lines) == 2
+    namespace = lines[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"]
+    assert namespace == f"{NAMES.project}/Governance"
+    assert lines[0]["DecisionCount"] == [1.0] or lines[0]["DecisionCount"] == 1.0
+    assert "DenialCount" in lines[1]
+    assert lines[1]["service"] == "governance"
+
+
+def test_lambda_package_holds_the_lambda_platform_wheels(tmp_path: Path):
+    """make lambda-package: our packages plus manylinux x86_64 / CPython 3.12 builds of the compiled deps."""
+    import importlib.util
+    import zipfile
+
+    spec = importlib.util.spec_from_file_location("build_lambda", ROOT / "scripts" / "build_lambda.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with zipfile.ZipFile(module.build(tmp_path / "lambda.zip")) as archive:
+        names = archive.namelist()
+    assert "governance/handler.py" in names
+    assert "agent_runtime/key_rotation.py" in names
+    assert any(n.startswith("cedarpy/") and n.endswith("cpython-312-x86_64-linux-gnu.so") for n in names)
+    assert any(n.startswith("cryptography/") and n.endswith(".so") for n in names)
+    assert not any("__pycache__" in n for n in names)
