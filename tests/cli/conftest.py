@@ -77,7 +77,7 @@ class Emulation:
       service reports one PRIMARY deployment of its current task definition with every desired task running,
       unless that task definition is in `failing` (then it never gets a running task and ECS's circuit breaker
       marks the rollout FAILED after `fail_after` polls), or `running` holds a queue of running counts to
-      report first (a task stopped by a chaos drill).
+      report first; a StopTask leaves `stopped_service` one task short until ECS "replaces" it.
     - Lambda Invoke: moto cannot run Lambda code without Docker; `decision` is what the function answers.
     - ELBv2 DescribeTargetHealth: `targets` is the state of each of Orbit's targets.
     """
@@ -85,11 +85,15 @@ class Emulation:
     failing: set[str] = field(default_factory=set)
     fail_after: int = 3
     running: dict[str, list[int]] = field(default_factory=dict)
+    # After a StopTask, the service `stopped_service` is one task short for `replace_after` polls (None: forever).
+    stopped_service: str = f"{PROJECT}-axon"
+    replace_after: int | None = 3
     decision: dict[str, Any] | None = field(
         default_factory=lambda: {"outcome": "deny", "decision_time_ms": 1.2, "policy_set_version": 1}
     )
     targets: list[str] = field(default_factory=lambda: ["healthy", "healthy"])
     calls: dict[str, int] = field(default_factory=dict)
+    _desired: dict[str, int] = field(default_factory=dict)
     invocations: list[dict[str, Any]] = field(default_factory=list)
 
     def count(self, name: str) -> int:
@@ -101,6 +105,7 @@ class Emulation:
         for service in parsed.get("services", []):
             task_definition = service["taskDefinition"]
             desired = service["desiredCount"]
+            self._desired[service["serviceName"]] = desired
             failing = task_definition in self.failing
             queue = self.running.get(service["serviceName"])
             running = 0 if failing else (queue.pop(0) if queue else desired)
@@ -122,6 +127,11 @@ class Emulation:
                     "rolloutStateReason": "tasks failed to start" if state == "FAILED" else f"{state.lower()}",
                 }
             ]
+
+    def stop_task(self, **_: Any) -> None:
+        service = self.stopped_service
+        desired = self._desired.get(service, 1)
+        self.running[service] = [desired - 1] * (self.replace_after if self.replace_after is not None else 10**6)
 
     def invoke(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
         # `params` is the serialised request: /2015-03-31/functions/<name>/invocations?Qualifier=...
@@ -153,6 +163,7 @@ class Emulation:
         events = client.meta.events
         if service_id == "ecs":
             events.register("after-call.ecs.DescribeServices", self.describe_services)
+            events.register("after-call.ecs.StopTask", self.stop_task)
         elif service_id == "lambda":
             events.register("before-call.lambda.Invoke", self.invoke)
         elif service_id.startswith("elastic-load-balancing"):
@@ -210,7 +221,11 @@ def register_revision(ecs: Any, names: Names, service: str, tag: str) -> str:
     return ecs.register_task_definition(
         family=names.service(service),
         containerDefinitions=[
-            {"name": service, "image": f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{PROJECT}/{service}:{tag}"}
+            {
+                "name": service,
+                "image": f"123456789012.dkr.ecr.us-east-1.amazonaws.com/{PROJECT}/{service}:{tag}",
+                "memory": 512,
+            }
         ],
         requiresCompatibilities=["FARGATE"],
         networkMode="awsvpc",

@@ -238,3 +238,30 @@ def wait_count(ecs: Any, names: Names, service: str, count: int, timeout: float,
 
     wait_for(f"{service} scaling", check, timeout, progress)
     return seen["state"]
+
+
+# --- scaling ----------------------------------------------------------------------------------------------
+
+
+def scaling_range(aas: Any, names: Names, service: str) -> tuple[int, int] | None:
+    """(min, max) of the service's Application Auto Scaling target, or None when it has none."""
+    targets = aas.describe_scalable_targets(
+        ServiceNamespace="ecs", ResourceIds=[f"service/{names.cluster}/{names.service(service)}"]
+    ).get("ScalableTargets", [])
+    if not targets:
+        return None
+    return int(targets[0]["MinCapacity"]), int(targets[0]["MaxCapacity"])
+
+
+def widen_scaling_range(aas: Any, names: Names, service: str, low: int, high: int) -> None:
+    aas.register_scalable_target(
+        ServiceNamespace="ecs",
+        ResourceId=f"service/{names.cluster}/{names.service(service)}",
+        ScalableDimension="ecs:service:DesiredCount",
+        MinCapacity=low,
+        MaxCapacity=high,
+    )
+
+
+def set_desired(ecs: Any, names: Names, service: str, count: int) -> None:
+    ecs.update_service(cluster=names.cluster, service=names.service(service), desiredCount=count)
