@@ -52,15 +52,12 @@ def parse_dispatch(body: bytes) -> tuple[str, dict[str, Any]]:
             "invalid value",
         )
     context = data.get("context", {})
-    if context is None:
-        context = {}
     if not isinstance(context, dict):
         raise validation_error("context must be a JSON object", "context", "not an object")
     if len(context) > _MAX_CONTEXT_KEYS:
         raise validation_error(f"context has more than {_MAX_CONTEXT_KEYS} keys", "context", "too many keys")
     for name in ("user_id", "request_id"):
-        value = context.get(name)
-        if value is not None and (not isinstance(value, str) or len(value) > _MAX_TEXT):
+        if name in context and (not isinstance(context[name], str) or len(context[name]) > _MAX_TEXT):
             raise validation_error(
                 f"context.{name} must be a string of at most {_MAX_TEXT} characters",
                 f"context.{name}",
