@@ -63,6 +63,17 @@ def test_kill_stops_one_task_and_measures_the_return_to_the_desired_count(world,
     assert [c["healthy"] for c in report["steady_state_before"]] == [True] * 8
 
 
+def test_kill_table_output_is_readable(world, emulation, tasks):
+    emulation.replace_after = 1
+    result = run("--env", "dev", "chaos", "kill", "axon", "--yes")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("drill        kill axon (dev, id chaos")
+    assert "  ✅ Axon service: 2/2 tasks running (rb-test-axon:3)" in result.stdout
+    assert any(line.startswith("observed     mttr_seconds: ") for line in lines)
+    assert lines[-1] == "result       PASSED"
+
+
 def test_kill_that_does_not_recover_fails_and_says_so(world, emulation, tasks):
     emulation.replace_after = None  # ECS never replaces the stopped task
     result = run("--env", "dev", "chaos", "kill", "axon", "--yes", "--timeout", "1", "--output", "json")
