@@ -90,6 +90,8 @@ def start_stack(state_dir: Path, project: str = "agent-runtime") -> Stack:
         # Short key-cache lifetimes, so that revocation and rotation tests need not wait for the defaults.
         ORBIT_KEY_CACHE_TTL_SECONDS="3",
         AXON_KEY_CACHE_TTL_SECONDS="3",
+        # A short circuit-breaker reset, so that the breaker test sees it close again quickly.
+        ORBIT_CIRCUIT_RESET_SECONDS="2",
     )
     stack = Stack(state_dir, ports, env, project)
     stack.agentctl("deploy")

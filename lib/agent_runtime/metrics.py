@@ -59,7 +59,7 @@ def histogram(name: str, documentation: str, labels: tuple[str, ...] = ()) -> Hi
 
 
 @cache
-def gauge(name: str, documentation: str, labels: tuple[str, ...] = (), mode: str = "max") -> Gauge:
+def gauge(name: str, documentation: str, labels: tuple[str, ...] = (), mode: str = "livemax") -> Gauge:
     with _lock:
         return Gauge(name, documentation, labels, multiprocess_mode=mode)
 
