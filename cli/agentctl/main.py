@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 import pkgutil
+import sys
 from typing import Any
 
 import click
@@ -13,8 +14,31 @@ from agentctl.context import ENVIRONMENTS, resolve_target
 from agentctl.errors import EXIT_USAGE, AgentctlError, translate
 
 
+GLOBAL_OPTIONS = ("--env", "--project")
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """`agentctl deploy --env dev` means `agentctl --env dev deploy`: global options are accepted anywhere."""
+    hoisted: list[str] = []
+    rest: list[str] = []
+    tokens = iter(args)
+    for token in tokens:
+        name = token.split("=", 1)[0]
+        if name in GLOBAL_OPTIONS and rest:
+            hoisted.append(token)
+            if "=" not in token:
+                hoisted.append(next(tokens, ""))
+        else:
+            rest.append(token)
+    return hoisted + rest
+
+
 class _Group(click.Group):
     """Turns any exception from a command into one line on stderr and a non-zero exit, never a traceback."""
+
+    def main(self, args: Any = None, *extra: Any, **kwargs: Any) -> Any:
+        args = hoist_global_options(list(sys.argv[1:] if args is None else args))
+        return super().main(args, *extra, **kwargs)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-import xmlrpc.client
+import xmlrpc.client  # nosec B411 - supervisord XML-RPC over its own 0700 unix socket, not untrusted XML
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path

@@ -116,7 +116,7 @@ def dispatch() -> ResponseReturnValue:
                     "user_id": context.get("user_id") or "",
                     "request_id": context.get("request_id") or cid,
                 },
-                "source_ip": request.remote_addr or "0.0.0.0",  # noqa: S104 - a value, not a bind address
+                "source_ip": request.remote_addr or "0.0.0.0",  # noqa: S104  # nosec B104 - the "unknown" bucket, not a bind
                 "correlation_id": cid,
                 "request_digest": request_digest(intent, context),
             }
