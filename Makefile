@@ -17,7 +17,9 @@ UV_VERSION := 0.13.8
 
 export ENVIRONMENT
 
-.PHONY: help deploy down test lint format check-terraform unit lambda-package bench soak lock clean-venv
+NODE_STAMP := node_modules/.installed
+
+.PHONY: help deploy down test lint format check-terraform docs security-audit unit lambda-package bench soak lock clean-venv
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -33,14 +35,20 @@ $(STAMP): requirements.lock pyproject.toml
 
 venv: $(STAMP)
 
+# Node.js tools (markdownlint, markdown-link-check, the JS example's signer), pinned by package-lock.json.
+$(NODE_STAMP): package-lock.json
+	@npm ci --no-audit --no-fund --loglevel=error
+	@touch $(NODE_STAMP)
+
 deploy: $(STAMP) ## Bring the environment up (ENVIRONMENT=local by default: the whole stack on this machine)
 	@$(BIN)/agentctl --env $(ENVIRONMENT) deploy
 
 down: ## Stop the local stack; nothing is left running or listening
 	@if [ -x $(BIN)/agentctl ]; then $(BIN)/agentctl --env local down; else echo "nothing to stop"; fi
 
-test: $(STAMP) lint check-terraform ## Every check: lint, Terraform, the whole test suite (starts its own stacks)
+test: $(STAMP) $(NODE_STAMP) lint docs ## Every check: lint, docs, the whole test suite (it starts its own stacks), security audit
 	@$(BIN)/pytest
+	@bash scripts/security-audit.sh
 
 unit: $(STAMP) ## The test suite without the tests that start local stacks
 	@$(BIN)/pytest -m "not stack"
@@ -55,6 +63,12 @@ format: $(STAMP) ## Format the Python code
 
 check-terraform: $(STAMP) ## terraform fmt and checkov over infra/ (offline)
 	@bash scripts/check-terraform.sh
+
+docs: $(STAMP) $(NODE_STAMP) ## The documentation checks (tasks/test-task-7.sh): files, lint, links, commands that exist
+	@bash tasks/test-task-7.sh
+
+security-audit: $(STAMP) ## checkov, bandit, no committed secret, no secret in the local stack's logs
+	@bash scripts/security-audit.sh
 
 lambda-package: $(STAMP) ## Build governance/lambda/lambda.zip for the Lambda platform
 	@$(BIN)/python scripts/build_lambda.py

@@ -54,8 +54,14 @@ def stack_env() -> Iterator[dict[str, str]]:
     with tempfile.TemporaryDirectory(prefix="audit-stack-") as state:
         orbit, axon, governance, emulator = _free_ports(4)
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-        env.update(AGENT_RUNTIME_STATE_DIR=state, ORBIT_PORT=str(orbit), AXON_PORT=str(axon),
-                   GOVERNANCE_PORT=str(governance), AWS_EMULATOR_PORT=str(emulator), ENVIRONMENT="local")
+        env.update(
+            AGENT_RUNTIME_STATE_DIR=state,
+            ORBIT_PORT=str(orbit),
+            AXON_PORT=str(axon),
+            GOVERNANCE_PORT=str(governance),
+            AWS_EMULATOR_PORT=str(emulator),
+            ENVIRONMENT="local",
+        )
         deployed = _agentctl(env, "deploy")
         if deployed.returncode != 0:
             raise SystemExit(f"audit: could not start a local stack: {deployed.stderr.strip()}")
@@ -75,8 +81,11 @@ def _exercise(env: dict[str, str], orbit_url: str) -> None:
     _agentctl(env, "keys", "rotate-service", "orbit")
     for intent in ("call_reasoning", "summarize"):
         _agentctl(env, "dispatch", "--intent", intent, "--context", json.dumps({"request_id": str(uuid.uuid4())}))
-    forged = {"Authorization": "AWS4-HMAC-SHA256 Credential=AKARAUDIT/20260101/us-east-1/execute-api/aws4_request, "
-              "SignedHeaders=host;x-amz-date, Signature=" + "0" * 64, "X-Amz-Date": "20260101T000000Z"}
+    forged = {
+        "Authorization": "AWS4-HMAC-SHA256 Credential=AKARAUDIT/20260101/us-east-1/execute-api/aws4_request, "
+        "SignedHeaders=host;x-amz-date, Signature=" + "0" * 64,
+        "X-Amz-Date": "20260101T000000Z",
+    }
     for headers in ({}, forged):
         with contextlib.suppress(requests.RequestException):
             requests.post(f"{orbit_url}/dispatch", json={"intent": "call_reasoning"}, headers=headers, timeout=10)

@@ -112,15 +112,15 @@ def check_agentctl(command: str, cli: click.Group) -> str | None:
     arguments = [p for p in current.params if isinstance(p, click.Argument)]
     positional = 0
     while tokens:
-        token = tokens.pop(0)
-        if token.startswith("-") and token != "-":
-            name = token.split("=", 1)[0]
+        word = tokens.pop(0)
+        if word.startswith("-") and len(word) > 1:
+            name = word.split("=", 1)[0]
             if name not in options:
                 return f"{' '.join(path)} has no option {name}"
             option = options[name]
-            if "=" not in token and not option.is_flag and not option.count and tokens:
+            if "=" not in word and not option.is_flag and not option.count and tokens:
                 tokens.pop(0)
-        elif "|" in token:
+        elif "|" in word:
             continue  # usage alternatives like table|json
         else:
             positional += 1
@@ -170,8 +170,10 @@ def main() -> int:
                     problems.append(f"{where}:{number}: {script} is not executable")
     for problem in problems:
         print(problem, file=sys.stderr)
-    print(f"docs commands: {counts['agentctl']} agentctl lines, {counts['make']} make targets, "
-          f"{counts['scripts']} script references checked; {len(problems)} problem(s)")
+    print(
+        f"docs commands: {counts['agentctl']} agentctl lines, {counts['make']} make targets, "
+        f"{counts['scripts']} script references checked; {len(problems)} problem(s)"
+    )
     return 1 if problems else 0
 
 

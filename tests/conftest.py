@@ -64,7 +64,7 @@ class Stack:
             "AWS_ENDPOINT_URL": self.url("emulator"),
             "AWS_ENDPOINT_URL_LAMBDA": self.url("governance"),
             "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",  # pragma: allowlist secret (the emulator's fake key)
             "AWS_REGION": "us-east-1",
             "AWS_DEFAULT_REGION": "us-east-1",
             "PROJECT_NAME": self.project,

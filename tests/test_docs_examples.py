@@ -26,10 +26,16 @@ def test_python_example_runs(stack, tmp_path):
     created = stack.create_key("docs-python-example")
     script = tmp_path / "client.py"
     script.write_text(code_block("python", "### Python"))
-    env = {**os.environ, "ORBIT_URL": stack.url("orbit"), "AGENT_ACCESS_KEY_ID": created["access_key_id"],
-           "AGENT_SECRET_ACCESS_KEY": created["secret_access_key"], "AWS_REGION": "us-east-1"}
-    result = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60,
-                            check=False)
+    env = {
+        **os.environ,
+        "ORBIT_URL": stack.url("orbit"),
+        "AGENT_ACCESS_KEY_ID": created["access_key_id"],
+        "AGENT_SECRET_ACCESS_KEY": created["secret_access_key"],
+        "AWS_REGION": "us-east-1",
+    }
+    result = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "healthy"
@@ -47,9 +53,14 @@ def test_javascript_example_runs(stack, tmp_path):
     created = stack.create_key("docs-js-example")
     script = tmp_path / "client.js"
     script.write_text(code_block("javascript", "### JavaScript"))
-    env = {**os.environ, "ORBIT_URL": stack.url("orbit"), "AGENT_ACCESS_KEY_ID": created["access_key_id"],
-           "AGENT_SECRET_ACCESS_KEY": created["secret_access_key"], "AWS_REGION": "us-east-1",
-           "NODE_PATH": str(ROOT / "node_modules")}
+    env = {
+        **os.environ,
+        "ORBIT_URL": stack.url("orbit"),
+        "AGENT_ACCESS_KEY_ID": created["access_key_id"],
+        "AGENT_SECRET_ACCESS_KEY": created["secret_access_key"],
+        "AWS_REGION": "us-east-1",
+        "NODE_PATH": str(ROOT / "node_modules"),
+    }
     result = subprocess.run(["node", str(script)], env=env, capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("200 "), result.stdout

@@ -110,7 +110,7 @@ def orbit() -> Iterator[tuple]:
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}",
         "AWS_ENDPOINT_URL_LAMBDA": f"http://127.0.0.1:{lambda_port}",
         "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",  # pragma: allowlist secret (the emulator's fake key)
         "AWS_REGION": "us-east-1",
         "PROJECT_NAME": NAMES.project,
     }

@@ -21,7 +21,7 @@ from agent_runtime.sigv4 import (
 
 from tests.conftest import SIGV4_SUITE
 
-SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"  # pragma: allowlist secret (AWS's published example key)
 SUITE_TIME = calendar.timegm(time.strptime("20150830T123600Z", "%Y%m%dT%H%M%SZ"))
 CASES = sorted(p.parent for p in SIGV4_SUITE.rglob("*.sreq"))
 

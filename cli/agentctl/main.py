@@ -13,7 +13,6 @@ import click
 from agentctl.context import ENVIRONMENTS, resolve_target
 from agentctl.errors import EXIT_USAGE, AgentctlError, translate
 
-
 GLOBAL_OPTIONS = ("--env", "--project")
 
 

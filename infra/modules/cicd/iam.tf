@@ -11,7 +11,7 @@ locals {
     kms       = "arn:${local.partition}:kms:${local.region}:${local.account_id}"
     lambda    = "arn:${local.partition}:lambda:${local.region}:${local.account_id}"
     logs      = "arn:${local.partition}:logs:${local.region}:${local.account_id}"
-    secrets   = "arn:${local.partition}:secretsmanager:${local.region}:${local.account_id}"
+    secrets   = "arn:${local.partition}:secretsmanager:${local.region}:${local.account_id}" # pragma: allowlist secret (a name, not a secret)
     dynamodb  = "arn:${local.partition}:dynamodb:${local.region}:${local.account_id}"
     sns       = "arn:${local.partition}:sns:${local.region}:${local.account_id}"
     alarms    = "arn:${local.partition}:cloudwatch:${local.region}:${local.account_id}"

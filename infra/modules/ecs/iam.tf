@@ -2,7 +2,7 @@
 # roles (what the application may call). One pair per service; each names its own resources only.
 
 locals {
-  secretsmanager_via = "secretsmanager.${local.region}.amazonaws.com"
+  secretsmanager_via = "secretsmanager.${local.region}.amazonaws.com" # pragma: allowlist secret (a name, not a secret)
   dynamodb_via       = "dynamodb.${local.region}.amazonaws.com"
 
   # Secrets each container receives through its `secrets` map (and re-reads through the API on rotation), and the
@@ -16,7 +16,7 @@ locals {
     axon  = [var.kms_key_arns.orbit, var.kms_key_arns.axon]
   }
 
-  client_secrets_arn = "arn:${local.partition}:secretsmanager:${local.region}:${local.account_id}:secret:${var.project_name}/clients/*"
+  client_secrets_arn = "arn:${local.partition}:secretsmanager:${local.region}:${local.account_id}:secret:${var.project_name}/clients/*" # pragma: allowlist secret (a name, not a secret)
   bedrock_model_arns = length(var.bedrock_model_arns) > 0 ? var.bedrock_model_arns : [
     "arn:${local.partition}:bedrock:${local.region}::foundation-model/${var.axon_bedrock_model_id}",
   ]
