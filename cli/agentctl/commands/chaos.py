@@ -47,7 +47,8 @@ def _show(report: ops.Report) -> None:
         click.echo(f"  {check_line(check)}")
     click.echo(f"fault        {json.dumps(report.fault)}")
     for key, value in report.observations.items():
-        click.echo(f"observed     {key}: {value}")
+        shown = json.dumps(value) if isinstance(value, (dict, list)) else value
+        click.echo(f"observed     {key}: {shown}")
     click.echo(f"restore      {json.dumps(report.restore)}")
     click.echo("steady state after:")
     for check in report.steady_state_after:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import click
@@ -67,7 +68,7 @@ def status(output: str) -> None:
         _section("DynamoDB tables", data["tables"], ["table", "status", "items", "counted"])
     policy_set = data.get("policy_set")
     if isinstance(policy_set, dict) and "version" in policy_set:
-        click.echo(f"\nPolicy set: version {policy_set['version']}, limits {policy_set['limits']}")
+        click.echo(f"\nPolicy set: version {policy_set['version']}, limits {json.dumps(policy_set['limits'])}")
     elif policy_set:
         _section("Policy set", policy_set)
 

@@ -367,7 +367,9 @@ class Outage(Drill):
         self.environment.progress(f"sending probes for {self.duration:.0f}s at {self.rate:g}/s")
         self.probes.run(self.duration, self.rate)
         summary = self.probes.summary()
-        summary["reached_axon"] = self.axon_reached()
+        reached = self.axon_reached()
+        if reached is not None:
+            summary["reached_axon"] = reached
         return summary
 
     def started(self) -> None:
