@@ -1,0 +1,509 @@
+"""Goals, and the Markdown that docs/performance.md quotes, computed from results.json / soak.json only.
+
+The tables in docs/performance.md sit between marker comments and are rewritten from the JSON files by
+`make bench` / `make soak`; tests/bench/test_report.py checks that the document says what the JSON says.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import textwrap
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO_ROOT = BENCH_DIR.parent
+RESULTS_JSON = BENCH_DIR / "results.json"
+RESULTS_MD = BENCH_DIR / "results.md"
+SOAK_JSON = BENCH_DIR / "soak.json"
+PERFORMANCE_MD = REPO_ROOT / "docs" / "performance.md"
+
+BENCH_MARKERS = ("<!-- bench:results:start -->", "<!-- bench:results:end -->")
+SOAK_MARKERS = ("<!-- bench:soak:start -->", "<!-- bench:soak:end -->")
+
+# The goals of issue 7 (targets; not asserted in unit tests, reported here).
+GOALS = {
+    "dispatch_vs_hello": 0.20,  # full dispatch throughput / hello-world throughput, at least
+    "dispatch_errors": 0,  # errors on the dispatch path, at most
+    "open_loop_p99_ms": 50.0,  # p99 of the dispatch at half its max throughput, at most
+    "zero_trust_overhead_p50_ms": 5.0,  # dispatch p50 - direct-Axon p50, at most
+    "sigv4_verify_p50_us": 100.0,  # SigV4Verifier.verify of a 1 KB body, median, at most
+    "policy_eval_p99_us_1000": 1000.0,  # Cedar evaluation at 1,000 policies, p99, at most
+    "soak_memory_growth": 0.10,  # RSS growth of any service over the soak, at most
+}
+PROCESS_LABELS = {
+    "emulator": "AWS emulator (moto)",
+    "governance": "Governance (Lambda API, 2 sync workers)",
+    "axon": "Axon (gunicorn)",
+    "orbit": "Orbit (gunicorn)",
+    "hello": "hello-world (gunicorn)",
+    "loadgen": "load generator (worker processes)",
+    "bench": "bench coordinator (sampling, micro-benchmarks)",
+}
+PATH_LABELS = {
+    "hello": "hello-world (ceiling)",
+    "axon": "direct Axon (signed GET /reason)",
+    "dispatch": "full dispatch",
+}
+
+
+# --- goals ------------------------------------------------------------------------------------------------
+
+
+def _runs(results: dict[str, Any], target: str, mode: str = "closed") -> list[dict[str, Any]]:
+    return [r for r in results["runs"] if r["target"] == target and r["mode"] == mode]
+
+
+def _best(results: dict[str, Any], target: str) -> dict[str, Any]:
+    return max(_runs(results, target), key=lambda r: r["throughput_rps"])
+
+
+def _at_concurrency(results: dict[str, Any], target: str, concurrency: int) -> dict[str, Any]:
+    return next(r for r in _runs(results, target) if r["concurrency"] == concurrency)
+
+
+def summarize_results(results: dict[str, Any]) -> dict[str, Any]:
+    """The headline figures the goals are judged on."""
+    hello, axon, dispatch = (_best(results, t) for t in ("hello", "axon", "dispatch"))
+    lowest = min(r["concurrency"] for r in _runs(results, "dispatch"))
+    axon_1 = _at_concurrency(results, "axon", lowest)
+    dispatch_1 = _at_concurrency(results, "dispatch", lowest)
+    open_runs = _runs(results, "dispatch", "open")
+    dispatch_errors = sum(r["errors"] for r in _runs(results, "dispatch") + open_runs)
+    return {
+        "hello_max_rps": hello["throughput_rps"],
+        "hello_max_at_concurrency": hello["concurrency"],
+        "axon_max_rps": axon["throughput_rps"],
+        "axon_max_at_concurrency": axon["concurrency"],
+        "dispatch_max_rps": dispatch["throughput_rps"],
+        "dispatch_max_at_concurrency": dispatch["concurrency"],
+        "dispatch_vs_hello": round(dispatch["throughput_rps"] / hello["throughput_rps"], 4),
+        "dispatch_vs_axon": round(dispatch["throughput_rps"] / axon["throughput_rps"], 4),
+        "overhead_at_concurrency": lowest,
+        "axon_p50_ms": axon_1["latency_ms"]["p50"],
+        "dispatch_p50_ms": dispatch_1["latency_ms"]["p50"],
+        "zero_trust_overhead_p50_ms": round(dispatch_1["latency_ms"]["p50"] - axon_1["latency_ms"]["p50"], 2),
+        "dispatch_errors": dispatch_errors,
+        "all_errors": sum(r["errors"] for r in results["runs"]),
+        "open_loop_rate_rps": open_runs[0]["target_rate_rps"] if open_runs else None,
+        "open_loop_p99_ms": open_runs[0]["latency_ms"]["p99"] if open_runs else None,
+    }
+
+
+def _goal(goal_id: str, description: str, target: str, measured: Any, shown: str, met: bool | None) -> dict[str, Any]:
+    return {"id": goal_id, "goal": description, "target": target, "measured": measured, "shown": shown, "met": met}
+
+
+def evaluate_goals(results: dict[str, Any]) -> list[dict[str, Any]]:
+    s = results["summary"]
+    micro = results.get("micro", {})
+    goals = [
+        _goal(
+            "dispatch_vs_hello",
+            "Full dispatch throughput vs the hello-world ceiling",
+            f"≥ {GOALS['dispatch_vs_hello']:.0%}",
+            s["dispatch_vs_hello"],
+            f"{s['dispatch_vs_hello']:.1%} ({_num(s['dispatch_max_rps'])} / {_num(s['hello_max_rps'])} req/s)",
+            s["dispatch_vs_hello"] >= GOALS["dispatch_vs_hello"],
+        ),
+        _goal(
+            "dispatch_errors",
+            "Errors on the dispatch path (every run)",
+            "0",
+            s["dispatch_errors"],
+            str(s["dispatch_errors"]),
+            s["dispatch_errors"] <= GOALS["dispatch_errors"],
+        ),
+    ]
+    p99 = s["open_loop_p99_ms"]
+    goals.append(
+        _goal(
+            "open_loop_p99_ms",
+            "Dispatch p99 at half its max throughput (open loop)",
+            f"≤ {GOALS['open_loop_p99_ms']:g} ms",
+            p99,
+            "not measured" if p99 is None else f"{_num(p99)} ms at {_num(s['open_loop_rate_rps'])} req/s",
+            None if p99 is None else p99 <= GOALS["open_loop_p99_ms"],
+        )
+    )
+    overhead = s["zero_trust_overhead_p50_ms"]
+    goals.append(
+        _goal(
+            "zero_trust_overhead_p50_ms",
+            "Zero-trust overhead at p50 (dispatch p50 − direct-Axon p50)",
+            f"≤ {GOALS['zero_trust_overhead_p50_ms']:g} ms",
+            overhead,
+            f"{_num(overhead)} ms ({_num(s['dispatch_p50_ms'])} − {_num(s['axon_p50_ms'])}, "
+            f"concurrency {s['overhead_at_concurrency']})",
+            overhead <= GOALS["zero_trust_overhead_p50_ms"],
+        )
+    )
+    verify = micro.get("sigv4_verify")
+    if verify:
+        p50 = verify["us"]["wall"]["p50"]
+        goals.append(
+            _goal(
+                "sigv4_verify_p50_us",
+                "SigV4 verification of a 1 KB body, median",
+                f"≤ {GOALS['sigv4_verify_p50_us']:g} µs",
+                p50,
+                f"{_num(p50)} µs (p99 {_num(verify['us']['wall']['p99'])} µs)",
+                p50 <= GOALS["sigv4_verify_p50_us"],
+            )
+        )
+    policies = micro.get("governance", {}).get("1000")
+    if policies:
+        mix = policies["mix"]["evaluate_us"]
+        p99_cpu = mix["cpu"]["p99"]
+        goals.append(
+            _goal(
+                "policy_eval_p99_us_1000",
+                "Cedar evaluation at 1,000 policies, p99 (CPU time; wall-clock in the micro table)",
+                f"≤ {GOALS['policy_eval_p99_us_1000'] / 1000:g} ms",
+                p99_cpu,
+                f"{_num(p99_cpu / 1000, 3)} ms (p50 {_num(mix['cpu']['p50'] / 1000, 3)} ms, "
+                f"{policies['mix']['policies_in_slice']} policies in the slice)",
+                p99_cpu <= GOALS["policy_eval_p99_us_1000"],
+            )
+        )
+    return goals
+
+
+def soak_goal(soak: dict[str, Any]) -> dict[str, Any]:
+    worst = max(soak["growth"].values(), key=lambda g: g["growth"])
+    return _goal(
+        "soak_memory_growth",
+        "Memory growth of any service over the soak (steady-state start → end)",
+        f"≤ {GOALS['soak_memory_growth']:.0%}",
+        worst["growth"],
+        f"{worst['growth']:+.1%} ({worst['process']})",
+        worst["growth"] <= GOALS["soak_memory_growth"],
+    )
+
+
+# --- Markdown ---------------------------------------------------------------------------------------------
+
+
+def _num(value: Any, digits: int = 1) -> str:
+    """A number for a table: thousands separated, `digits` decimals below 100, none above; '–' for None."""
+    if value is None:
+        return "–"
+    if isinstance(value, int) or abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:,.{digits}f}"
+
+
+def _met(met: bool | None) -> str:
+    return {True: "yes", False: "**no**", None: "–"}[met]
+
+
+def _para(text: str) -> str:
+    """A paragraph wrapped at 120 characters (the Markdown line-length rule)."""
+    return textwrap.fill(text, width=120, break_long_words=False, break_on_hyphens=False)
+
+
+def _table(header: list[str], rows: list[list[str]], align: str | None = None) -> list[str]:
+    align = align or "l" + "r" * (len(header) - 1)
+    marks = {"l": "---", "r": "--:"}
+    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(marks[a] for a in align) + " |"]
+    lines.extend("| " + " | ".join(row) + " |" for row in rows)
+    return lines
+
+
+def render_results(results: dict[str, Any]) -> str:
+    """The Markdown of a bench run (bench/results.md, and docs/performance.md between the bench markers)."""
+    s = results["summary"]
+    setup = results["setup"]
+    lines = [
+        _para(
+            f"Measured {results['generated_at']} at commit `{results['git']['commit'][:12]}`"
+            + (" (with uncommitted changes)" if results["git"]["dirty"] else "")
+            + f", {setup['cpus']} CPUs, Python {setup['python']}, gunicorn workers × threads "
+            f"{setup['gunicorn_workers']} × {setup['gunicorn_threads']}, load generator "
+            f"{setup['generator_processes']} processes; {results['duration_s']:.0f} s in all."
+        ),
+        "",
+        "### Goals",
+        "",
+    ]
+    lines += _table(
+        ["Goal", "Target", "Measured", "Met"],
+        [[g["goal"], g["target"], g["shown"], _met(g["met"])] for g in results["goals"]],
+        "llll",
+    )
+    lines += [
+        "",
+        "### Closed loop (each connection sends its next request when the previous one is answered)",
+        "",
+    ]
+    rows = []
+    for r in results["runs"]:
+        if r["mode"] != "closed":
+            continue
+        lat = r["latency_ms"]
+        rows.append(
+            [
+                PATH_LABELS.get(r["target"], r["target"]),
+                str(r["concurrency"]),
+                _num(r["throughput_rps"]),
+                _num(lat["p50"], 2),
+                _num(lat["p95"], 2),
+                _num(lat["p99"], 2),
+                str(r["errors"]),
+                _num(r["generator_cores"], 2),
+                _num(r["other_busy_cores"], 2),
+            ]
+        )
+    lines += _table(
+        [
+            "Path",
+            "Connections",
+            "Throughput (req/s)",
+            "p50 (ms)",
+            "p95 (ms)",
+            "p99 (ms)",
+            "Errors",
+            "Generator CPU (cores)",
+            "Other load (cores)",
+        ],
+        rows,
+    )
+    open_runs = [r for r in results["runs"] if r["mode"] == "open"]
+    if open_runs:
+        lines += ["", "### Open loop (fixed arrival rate; latency counted from each request's scheduled time)", ""]
+        lines += _table(
+            ["Path", "Rate asked (req/s)", "Achieved (req/s)", "p50 (ms)", "p95 (ms)", "p99 (ms)", "Errors", "Late"],
+            [
+                [
+                    PATH_LABELS.get(r["target"], r["target"]),
+                    _num(r["target_rate_rps"]),
+                    _num(r["throughput_rps"]),
+                    _num(r["latency_ms"]["p50"], 2),
+                    _num(r["latency_ms"]["p95"], 2),
+                    _num(r["latency_ms"]["p99"], 2),
+                    str(r["errors"]),
+                    str(r["late_starts"]),
+                ]
+                for r in open_runs
+            ],
+        )
+    lines += [
+        "",
+        "### Memory and CPU per process",
+        "",
+        _para(
+            "Peak RSS over the whole run (process and its workers), and the CPU each used during the dispatch run at "
+            f"{s['dispatch_max_at_concurrency']} connections (the busiest)."
+        ),
+        "",
+    ]
+    busiest = next(
+        r
+        for r in results["runs"]
+        if r["target"] == "dispatch" and r["mode"] == "closed" and r["concurrency"] == s["dispatch_max_at_concurrency"]
+    )
+    lines += _table(
+        ["Process", "Peak RSS (MiB)", "CPU at max dispatch (cores)", "CPU per dispatch (ms)"],
+        [
+            [
+                PROCESS_LABELS.get(name, name),
+                _num(peak),
+                _num(busiest["cpu_cores"].get(name), 2),
+                _num(busiest.get("cpu_ms_per_request", {}).get(name), 2),
+            ]
+            for name, peak in results["peak_rss_mib"].items()
+        ],
+    )
+    lines += render_breakdown(results.get("breakdown"))
+    lines += render_micro(results.get("micro", {}))
+    return "\n".join(lines) + "\n"
+
+
+BREAKDOWN_LEGS = (
+    ("dispatch_ms", "Full dispatch (client → Orbit → Governance → Axon)"),
+    ("axon_get_reason_ms", "Axon GET /reason heartbeat, signed (direct-Axon baseline)"),
+    ("axon_post_reason_ms", "Axon POST /reason with a receipt, signed"),
+    ("governance_invoke_ms", "Governance through lambda.invoke (boto3, as Orbit calls it)"),
+    ("governance_handler_ms", "… of which the handler's decision_time_ms"),
+    ("lambda_hop_ms", "… of which the Lambda hop (invoke − handler)"),
+)
+
+
+def render_breakdown(legs: dict[str, Any] | None) -> list[str]:
+    if not legs:
+        return []
+    lines = [
+        "",
+        f"### Where a dispatch's time goes (one request at a time, {legs['count']} rounds, same conditions)",
+        "",
+    ]
+    lines += _table(
+        ["Leg", "p50 (ms)", "p99 (ms)"],
+        [
+            [label, _num(legs[key]["p50"], 2), _num(legs[key]["p99"], 2)]
+            for key, label in BREAKDOWN_LEGS
+            if legs.get(key, {}).get("count")
+        ],
+    )
+    lines += [""]
+    lines += _table(
+        ["Part of the zero-trust overhead (medians)", "ms", "Share"],
+        [
+            [p["part"], _num(p["ms"], 2), "–" if p["share"] is None else f"{p['share']:.0%}"]
+            for p in legs.get("split", [])
+        ],
+    )
+    return lines
+
+
+def render_micro(micro: dict[str, Any]) -> list[str]:
+    if not micro:
+        return []
+    lines = ["", "### Micro-benchmarks (in process; wall-clock, CPU time in brackets)", ""]
+    rows = []
+
+    def us(label: str, dist: dict[str, Any]) -> None:
+        wall, cpu = dist["wall"], dist["cpu"]
+        rows.append(
+            [
+                label,
+                f"{_num(wall['p50'])} µs ({_num(cpu['p50'])})",
+                f"{_num(wall['p99'])} µs ({_num(cpu['p99'])})",
+            ]
+        )
+
+    def ms(label: str, dist: dict[str, Any]) -> None:
+        wall, cpu = dist["wall"], dist["cpu"]
+        rows.append(
+            [
+                label,
+                f"{_num(wall['p50'], 2)} ms ({_num(cpu['p50'], 2)})",
+                f"{_num(wall['p99'], 2)} ms ({_num(cpu['p99'], 2)})",
+            ]
+        )
+
+    if "sigv4_verify" in micro:
+        us("SigV4Verifier.verify, 1 KB body", micro["sigv4_verify"]["us"])
+    sig = micro.get("dispatch_signatures")
+    if sig:
+        us("Orbit verifies the client's signature", sig["orbit_verify_client_us"])
+        us("Orbit signs its call to Axon (botocore)", sig["orbit_sign_for_axon_us"])
+        us("Axon verifies Orbit's signature", sig["axon_verify_orbit_us"])
+        us("The two signature checks of a dispatch", sig["two_signature_checks_us"])
+        us("Governance signs the receipt (Ed25519)", sig["governance_issue_receipt_us"])
+        us("Axon verifies the receipt", sig["axon_verify_receipt_us"])
+        us("All signature work of a dispatch", sig["all_signature_work_us"])
+    gov = micro.get("governance", {})
+    for size in ("10", "100", "1000"):
+        entry = gov.get(size)
+        if not entry:
+            continue
+        mix, unsliced = entry["mix"], entry["unsliced"]
+        us(
+            f"Cedar evaluate, {int(size):,} policies ({mix['policies_in_slice']} in the slice)",
+            mix["evaluate_us"],
+        )
+        us(f"Cedar evaluate, {int(size):,} policies, none sliceable (worst case)", unsliced["evaluate_us"])
+        if "evaluate_and_rate_limit_ms" in mix:
+            ms(f"Cedar evaluate + RateLimiter.check, {int(size):,} policies", mix["evaluate_and_rate_limit_ms"])
+    if "rate_limit_check_ms" in gov:
+        ms("RateLimiter.check alone (3 DynamoDB counters, emulator)", gov["rate_limit_check_ms"])
+    if "read_config_ms" in gov:
+        ms("PolicyStore.read_config (1 DynamoDB read, emulator)", gov["read_config_ms"])
+    lines += _table(["What", "p50", "p99"], rows)
+    return lines
+
+
+def render_soak(soak: dict[str, Any]) -> str:
+    goal = soak["goal"]
+    lines = [
+        _para(
+            f"Measured {soak['generated_at']} at commit `{soak['git']['commit'][:12]}`"
+            + (" (with uncommitted changes)" if soak["git"]["dirty"] else "")
+            + f": {soak['load']['description']}, {soak['seconds']:.0f} s, memory sampled every "
+            f"{soak['sample_seconds']:g} s; steady state from {soak['warmup_seconds']:g} s on."
+        ),
+        "",
+        _para(f"Goal: {goal['goal']} {goal['target']}: measured {goal['shown']}, met: {_met(goal['met'])}."),
+        "",
+    ]
+    lines += _table(
+        ["Process", "RSS at steady start (MiB)", "RSS at end (MiB)", "Growth", "Peak (MiB)"],
+        [
+            [
+                PROCESS_LABELS.get(name, name),
+                _num(g["start_mib"]),
+                _num(g["end_mib"]),
+                f"{g['growth']:+.1%}",
+                _num(g["peak_mib"]),
+            ]
+            for name, g in soak["growth"].items()
+        ],
+    )
+    lines += ["", "Load over the soak, per interval:", ""]
+    lines += _table(
+        ["From (s)", "Throughput (req/s)", "p50 (ms)", "p99 (ms)", "Errors"],
+        [
+            [
+                _num(c["offset_s"]),
+                _num(c["throughput_rps"]),
+                _num(c["latency_ms"]["p50"], 2),
+                _num(c["latency_ms"]["p99"], 2),
+                str(c["errors"]),
+            ]
+            for c in soak["chunks"]
+        ],
+    )
+    return "\n".join(lines) + "\n"
+
+
+# --- docs/performance.md ----------------------------------------------------------------------------------
+
+
+def section(text: str, markers: tuple[str, str]) -> str | None:
+    """The text between a pair of markers (without the markers' own lines), or None."""
+    pattern = re.escape(markers[0]) + r"\n(.*?)" + re.escape(markers[1])
+    match = re.search(pattern, text, re.S)
+    return match.group(1) if match else None
+
+
+def replace_section(text: str, markers: tuple[str, str], body: str) -> str:
+    if section(text, markers) is None:
+        raise ValueError(f"{markers[0]} ... {markers[1]} not found")
+    pattern = re.escape(markers[0]) + r"\n.*?" + re.escape(markers[1])
+    return re.sub(pattern, lambda _: f"{markers[0]}\n{body}{markers[1]}", text, count=1, flags=re.S)
+
+
+def load(path: Path) -> dict[str, Any] | None:
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def update_docs(path: Path = PERFORMANCE_MD) -> bool:
+    """Rewrite the generated sections of docs/performance.md from the JSON files; True when it changed."""
+    if not path.exists():
+        return False
+    text = path.read_text(encoding="utf-8")
+    updated = text
+    results = load(RESULTS_JSON)
+    if results is not None:
+        updated = replace_section(updated, BENCH_MARKERS, render_results(results))
+    soak = load(SOAK_JSON)
+    if soak is not None:
+        updated = replace_section(updated, SOAK_MARKERS, render_soak(soak))
+    if updated != text:
+        path.write_text(updated, encoding="utf-8")
+        return True
+    return False
+
+
+def main() -> None:
+    """Re-render bench/results.md and the tables of docs/performance.md from the JSON files."""
+    results = load(RESULTS_JSON)
+    if results is not None:
+        RESULTS_MD.write_text(render_results(results), encoding="utf-8")
+    print("docs/performance.md", "updated" if update_docs() else "unchanged")
+
+
+if __name__ == "__main__":
+    main()

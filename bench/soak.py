@@ -1,0 +1,163 @@
+"""`make soak`: steady dispatch load for a few minutes, every process's memory sampled; did memory grow?
+
+The load is an open loop (a fixed request rate, so every interval sees the same work) at half of the
+dispatch throughput found by a short closed-loop probe. RSS of every process group is sampled every
+SOAK_SAMPLE_SECONDS. Growth compares the steady-state start (the median of the samples in the first
+`window` seconds after the warm-up) with the end (the median of the last `window` seconds); the goal is no
+service growing by more than 10 %. Writes bench/soak.json and the soak table of docs/performance.md.
+
+Settings (environment): SOAK_SECONDS (default 180: the load's length), SOAK_WARMUP_SECONDS (default a
+sixth of it, at most 30), SOAK_SAMPLE_SECONDS (5), SOAK_CHUNK_SECONDS (load reported per interval, 20),
+SOAK_RATE (requests/s; default half the probed maximum), BENCH_GENERATORS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import signal
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import report
+from bench.loadgen import GeneratorPool, probe
+from bench.procs import MIB, Sampler, pid_group, port_group
+from bench.run import git_state, prepare, targets
+from bench.stack import BenchError, BenchStack, Interrupted, install_stop_signals, log, write_json
+
+SERVICES = ("emulator", "governance", "axon", "orbit")
+
+
+def growth_of(series: list[dict[str, Any]], start: float, warmup: float, window: float) -> dict[str, Any]:
+    """Per group: the median RSS of the first `window` seconds after the warm-up, of the last `window`
+    seconds, their relative growth, and the peak. `series` holds {"t": epoch s, "rss": {group: bytes}}."""
+    steady = [s for s in series if s["t"] - start >= warmup]
+    if len(steady) < 2:
+        raise BenchError("too few memory samples after the warm-up; run longer")
+    first_t, last_t = steady[0]["t"], steady[-1]["t"]
+    head = [s for s in steady if s["t"] - first_t <= window]
+    tail = [s for s in steady if last_t - s["t"] <= window]
+    out = {}
+    for name in steady[0]["rss"]:
+        begin = statistics.median(s["rss"][name] for s in head)
+        end = statistics.median(s["rss"][name] for s in tail)
+        out[name] = {
+            "process": report.PROCESS_LABELS.get(name, name),
+            "start_mib": round(begin / MIB, 1),
+            "end_mib": round(end / MIB, 1),
+            "growth": round((end - begin) / begin, 4) if begin else 0.0,
+            "peak_mib": round(max(s["rss"][name] for s in series) / MIB, 1),
+        }
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--output", type=Path, default=report.SOAK_JSON)
+    parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/performance.md")
+    args = parser.parse_args(argv)
+    env = os.environ
+    seconds = float(env.get("SOAK_SECONDS", "180"))
+    warmup = float(env.get("SOAK_WARMUP_SECONDS", min(30.0, seconds / 6)))
+    sample_seconds = float(env.get("SOAK_SAMPLE_SECONDS", "5"))
+    chunk = float(env.get("SOAK_CHUNK_SECONDS", "20"))
+    generators = int(env.get("BENCH_GENERATORS", min(os.cpu_count() or 2, 4)))
+    if seconds < 3 * sample_seconds + warmup:
+        log("SOAK_SECONDS is too short for the warm-up and enough samples")
+        return 2
+    window = max(3 * sample_seconds, min(30.0, (seconds - warmup) / 4))
+    install_stop_signals(seconds + 180)
+    started = time.monotonic()
+    try:
+        with BenchStack() as stack:
+            stack.up()
+            client, orbit = prepare(stack)
+            dispatch = targets(stack, client, orbit)["dispatch"]
+            status, body = probe(dispatch)
+            if status != 200:
+                raise BenchError(f"dispatch answered {status}: {body[:300]!r}")
+            with GeneratorPool(generators) as pool:
+                rate = float(env.get("SOAK_RATE", "0"))
+                if not rate:
+                    log("probing the dispatch's max throughput (closed loop, 8 connections, 5 s)")
+                    found = pool.run(dispatch, mode="closed", concurrency=8, duration=5, warmup=1)
+                    rate = max(found["throughput_rps"] / 2, 1.0)
+                log(f"soak: dispatch at {rate:.1f} req/s for {seconds:g} s (warm-up {warmup:g} s)")
+                groups = [port_group(name, stack.ports[name]) for name in SERVICES]
+                groups.append(pid_group("loadgen", lambda: pool.pids))
+                sampler = Sampler(groups, interval=sample_seconds, keep_series=True).start()
+                soak_start = time.time()
+                chunks = []
+                try:
+                    while (elapsed := time.time() - soak_start) < seconds - 0.5:
+                        length = min(chunk, seconds - elapsed)
+                        result = pool.run(
+                            dispatch,
+                            mode="open",
+                            concurrency=32,
+                            duration=length,
+                            warmup=0,
+                            rate=rate,
+                            run_id=f"soak-{len(chunks)}",
+                        )
+                        result.update(offset_s=round(elapsed, 1))
+                        chunks.append(result)
+                        lat = result["latency_ms"]
+                        log(
+                            f"  t+{elapsed:5.0f} s  {result['throughput_rps']:6.1f} req/s  p50 {lat['p50']} ms  "
+                            f"p99 {lat['p99']} ms  errors {result['errors']}  rss "
+                            + " ".join(f"{n}={v / MIB:.0f}M" for n, v in sampler.sample().items())
+                        )
+                finally:
+                    sampler.stop()
+                    sampler.sample()
+    except (Interrupted, KeyboardInterrupt) as exc:
+        log(f"interrupted ({exc or 'Ctrl-C'}); the stack was stopped")
+        return 130
+    except BenchError as exc:
+        log(f"failed: {exc}")
+        return 1
+    finally:
+        signal.alarm(0)
+    growth = growth_of(sampler.series, soak_start, warmup, window)
+    soak: dict[str, Any] = {
+        "schema": 1,
+        "generated_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "git": git_state(),
+        "seconds": round(seconds, 1),
+        "warmup_seconds": warmup,
+        "sample_seconds": sample_seconds,
+        "window_seconds": window,
+        "load": {
+            "description": f"open-loop dispatch at {rate:.1f} req/s",
+            "rate_rps": round(rate, 1),
+            "requests": sum(c["requests"] for c in chunks),
+            "errors": sum(c["errors"] for c in chunks),
+        },
+        "chunks": [
+            {k: c[k] for k in ("offset_s", "throughput_rps", "latency_ms", "errors", "error_kinds", "late_starts")}
+            for c in chunks
+        ],
+        "growth": {name: g for name, g in growth.items() if name in SERVICES},
+        "generator_growth": {name: g for name, g in growth.items() if name not in SERVICES},
+        "series": [
+            {"offset_s": round(s["t"] - soak_start, 1), "rss_mib": {n: round(v / MIB, 2) for n, v in s["rss"].items()}}
+            for s in sampler.series
+        ],
+        "duration_s": round(time.monotonic() - started, 1),
+    }
+    soak["goal"] = report.soak_goal(soak)
+    write_json(args.output, soak)
+    log(f"wrote {args.output}")
+    if args.output == report.SOAK_JSON and not args.no_docs and report.update_docs():
+        log(f"updated {report.PERFORMANCE_MD}")
+    print(report.render_soak(soak))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
