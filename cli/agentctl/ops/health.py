@@ -108,8 +108,8 @@ def local_checks(stack: LocalStack) -> list[Check]:
 # --- AWS environments -------------------------------------------------------------------------------------
 
 
-def table_status(table: str) -> tuple[bool, str]:
-    description = aws.client("dynamodb").describe_table(TableName=table)["Table"]
+def table_status(table: str, dynamodb: Any = None) -> tuple[bool, str]:
+    description = (dynamodb or aws.client("dynamodb")).describe_table(TableName=table)["Table"]
     return description["TableStatus"] == "ACTIVE", f"{table} {description['TableStatus']}"
 
 
@@ -142,8 +142,8 @@ def target_health(elbv2: Any, target_groups: list[str]) -> tuple[bool, str]:
     return healthy > 0 and counts.get("unhealthy", 0) == 0, detail
 
 
-def governance_state(names: Names) -> tuple[bool, str]:
-    info = governance_fn.state(aws.client("lambda"), names)
+def governance_state(names: Names, lam: Any = None) -> tuple[bool, str]:
+    info = governance_fn.state(lam or aws.client("lambda"), names)
     healthy = info["state"] == "Active" and info["last_update_status"] in ("Successful", None)
     reason = f": {info['state_reason']}" if info.get("state_reason") and not healthy else ""
     return healthy, (
@@ -156,9 +156,15 @@ def aws_checks(names: Names) -> list[Check]:
     """The environment's health from the AWS APIs: ECS, the load balancer, the Lambda (a real call), DynamoDB."""
     cache: dict[str, Any] = {}
 
+    def client(service: str) -> Any:
+        """One client per service for the whole round of checks (building a client is the slow part)."""
+        if service not in cache:
+            cache[service] = aws.client(service)
+        return cache[service]
+
     def services() -> dict[str, Any]:
         if "services" not in cache:
-            cache["services"] = ecs_ops.describe(aws.client("ecs"), names)
+            cache["services"] = ecs_ops.describe(client("ecs"), names)
         return cache["services"]
 
     checks = [
@@ -170,12 +176,12 @@ def aws_checks(names: Names) -> list[Check]:
         orbit = services()["orbit"]
         if orbit is None:
             return False, f"service {names.service('orbit')} not found"
-        return target_health(aws.client("elbv2"), orbit.target_group_arns)
+        return target_health(client("elbv2"), orbit.target_group_arns)
 
     checks.append(_timed("Orbit load balancer targets", orbit_targets))
-    checks.append(_timed("Governance Lambda", lambda: governance_state(names)))
+    checks.append(_timed("Governance Lambda", lambda: governance_state(names, client("lambda"))))
     checks.append(_timed("Governance invocation", lambda: governance_invocation(names)))
     for definition in table_definitions(names):
         table = definition["TableName"]
-        checks.append(_timed(f"DynamoDB {table}", lambda table=table: table_status(table)))
+        checks.append(_timed(f"DynamoDB {table}", lambda table=table: table_status(table, client("dynamodb"))))
     return checks
