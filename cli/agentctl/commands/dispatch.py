@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import click
-from agent_runtime.sigv4 import Credential
 
+from agent_runtime.sigv4 import Credential
 from agentctl.context import target
 from agentctl.errors import AgentctlError
 from agentctl.local.bootstrap import QUICKSTART_PRINCIPAL

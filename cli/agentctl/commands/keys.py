@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import click
+
 from agent_runtime import key_rotation
 from agent_runtime import keys as key_store
-
 from agentctl.context import target
 from agentctl.errors import EXIT_REFUSED, AgentctlError
 from agentctl.output import OUTPUT_OPTION, emit, emit_json

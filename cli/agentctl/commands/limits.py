@@ -5,11 +5,11 @@ from __future__ import annotations
 import dataclasses
 
 import click
-from governance.store import Limits, PolicyStore, StoreError
 
 from agentctl.context import target
 from agentctl.errors import AgentctlError
 from agentctl.output import OUTPUT_OPTION, emit, emit_json
+from governance.store import Limits, PolicyStore, StoreError
 
 POSITIVE = click.IntRange(min=1, max=10_000_000)
 

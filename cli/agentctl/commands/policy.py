@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from governance.store import PolicyStore, StoreError
 
 from agentctl.context import target
 from agentctl.errors import EXIT_REFUSED, AgentctlError
 from agentctl.ops import policy as ops
 from agentctl.output import OUTPUT_OPTION, emit, emit_json
+from governance.store import PolicyStore, StoreError
 
 SCHEMA_OPTION = click.option(
     "--schema",

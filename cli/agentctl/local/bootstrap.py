@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from agent_runtime import keys, receipts
 from agent_runtime.names import Names
 from agent_runtime.tables import table_definitions
-from botocore.exceptions import ClientError
-from governance.store import PolicyStore
-
 from governance.policies import load_policy_path, validate
+from governance.store import PolicyStore
 
 QUICKSTART_PRINCIPAL = "quickstart"
 

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from agent_runtime.names import Names
 from flask import Flask, Response, request
+
+from agent_runtime.names import Names
 
 log = logging.getLogger("agentctl.lambda_api")
 _QUALIFIERS = {None, "", "$LATEST", Names.governance_alias}

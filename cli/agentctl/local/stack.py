@@ -22,8 +22,9 @@ from typing import Any
 
 import psutil
 import requests
-from agent_runtime.names import Names, project_name
 from supervisor.xmlrpc import SupervisorTransport
+
+from agent_runtime.names import Names, project_name
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 PROGRAMS = ("emulator", "governance", "axon", "orbit")
@@ -406,7 +407,6 @@ def aws_environment(stack: LocalStack) -> Iterator[None]:
 def deploy(stack: LocalStack, progress: Progress) -> dict[str, Any]:
     """Bring the whole stack up (or make sure it is up); safe to run again."""
     from agent_runtime import aws
-
     from agentctl.local.bootstrap import bootstrap
 
     _start_supervisor(stack, progress)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import requests
+
 from agent_runtime import aws
 from agent_runtime.keys import read_secret_versions
 from agent_runtime.names import Names

@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from governance.evaluate import DecisionRequest, evaluate
+from governance.policies import CompiledPolicySet, Policy, PolicyError, PolicyProblem, load_policy_path, validate
 from governance.rate_limits import RateLimitResult
 from governance.store import PolicyStore
-
-from governance.policies import CompiledPolicySet, Policy, PolicyError, PolicyProblem, load_policy_path, validate
 
 REPO_POLICIES = Path(__file__).resolve().parents[3] / "governance" / "policies"
 DEFAULT_SCHEMA = REPO_POLICIES / "schema.cedarschema"

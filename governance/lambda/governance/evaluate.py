@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from agent_runtime.names import INTENT_RE
-
 from governance.policies import CompiledPolicySet
 from governance.rate_limits import RateLimitResult
 

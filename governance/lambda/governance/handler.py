@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from agent_runtime import aws, receipts
-from agent_runtime.logs import configure_logging, correlation_id_var
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from agent_runtime import aws, receipts
+from agent_runtime.logs import configure_logging, correlation_id_var
 from governance.config import Settings
 from governance.evaluate import (
     ERROR,

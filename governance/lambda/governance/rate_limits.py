@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent_runtime.tables import TTL_ATTRIBUTE
-
 from governance.store import Limits
 
 WINDOW_SECONDS = 60

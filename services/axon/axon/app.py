@@ -8,6 +8,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from flask import Blueprint, Flask, current_app, request
+from flask.typing import ResponseReturnValue
+
 from agent_runtime import aws, receipts
 from agent_runtime.errors import ApiError, service_unavailable, utc_timestamp, validation_error
 from agent_runtime.keys import KeyCache, SecretsSource, seed_from_env
@@ -17,9 +20,6 @@ from agent_runtime.names import INTENT_RE, Names
 from agent_runtime.replay import make_replay_store
 from agent_runtime.sigv4 import ReplayGuard, SigV4Verifier, VerifiedRequest
 from agent_runtime.web import correlation_id, init_service, raw_request
-from flask import Blueprint, Flask, current_app, request
-from flask.typing import ResponseReturnValue
-
 from axon import config as axon_config
 from axon.engines import HEARTBEAT, Engine, EngineError, make_engine
 

@@ -6,6 +6,9 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
 from agent_runtime import aws
 from agent_runtime.keys import KeyCache, SecretsSource, seed_from_env
 from agent_runtime.logs import configure_logging
@@ -14,9 +17,6 @@ from agent_runtime.names import Names
 from agent_runtime.replay import make_replay_store
 from agent_runtime.sigv4 import SigV4Verifier
 from agent_runtime.web import init_service
-from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
-
 from orbit import config as orbit_config
 from orbit.axon_client import AxonClient
 from orbit.dispatch import bp as dispatch_bp

@@ -10,12 +10,13 @@ from typing import Any
 
 import pybreaker
 import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
 from agent_runtime.keys import KeyCache
 from agent_runtime.metrics import gauge
 from agent_runtime.receipts import RECEIPT_HEADER
 from agent_runtime.sigv4 import sign
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 log = logging.getLogger(__name__)
 

@@ -7,14 +7,14 @@ import logging
 import time
 from typing import Any
 
+from flask import Blueprint, current_app, jsonify, request
+from flask.typing import ResponseReturnValue
+
 from agent_runtime.errors import ApiError, service_unavailable, utc_timestamp, validation_error
 from agent_runtime.metrics import counter, histogram
 from agent_runtime.names import INTENT_RE
 from agent_runtime.receipts import request_digest
 from agent_runtime.web import correlation_id, raw_request
-from flask import Blueprint, current_app, jsonify, request
-from flask.typing import ResponseReturnValue
-
 from orbit.axon_client import AxonUnavailable
 from orbit.governance_client import GovernanceDecision, GovernanceUnavailable
 

@@ -1,0 +1,87 @@
+"""The error contract shared by the services: JSON for every error, never a stack trace, correlation ids."""
+
+from __future__ import annotations
+
+import pytest
+from flask import Flask
+
+from agent_runtime.errors import ApiError
+from agent_runtime.web import init_service
+
+
+@pytest.fixture
+def client():
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = 100
+    init_service(app, "test")
+
+    @app.post("/echo")
+    def echo():
+        from flask import request
+
+        return {"size": len(request.get_data())}
+
+    @app.get("/boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    @app.get("/refuse")
+    def refuse():
+        raise ApiError(429, "RATE_LIMIT_EXCEEDED", "slow down", headers={"Retry-After": "7"}, details={"a": 1})
+
+    return app.test_client()
+
+
+def _is_error(response, status: int, code: str) -> dict:
+    assert response.status_code == status
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert body["code"] == code
+    assert body["correlation_id"] == response.headers["X-Correlation-ID"]
+    assert body["timestamp"].endswith("Z")
+    return body
+
+
+def test_not_found_and_method_not_allowed_are_json(client):
+    _is_error(client.get("/nowhere"), 404, "NOT_FOUND")
+    response = client.get("/echo")
+    _is_error(response, 405, "METHOD_NOT_ALLOWED")
+    assert "POST" in response.headers["Allow"]
+
+
+def test_unexpected_errors_never_leak(client):
+    body = _is_error(client.get("/boom"), 500, "INTERNAL_ERROR")
+    assert "secret internals" not in str(body)
+    assert "Traceback" not in str(body)
+
+
+def test_api_errors_carry_headers_and_details(client):
+    response = client.get("/refuse")
+    body = _is_error(response, 429, "RATE_LIMIT_EXCEEDED")
+    assert response.headers["Retry-After"] == "7"
+    assert body["details"] == {"a": 1}
+
+
+def test_oversized_body_is_413_json(client):
+    _is_error(client.post("/echo", data=b"x" * 101), 413, "PAYLOAD_TOO_LARGE")
+    assert client.post("/echo", data=b"x" * 100).get_json() == {"size": 100}
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"), [("abc-123_x.y:z", True), ("bad id", False), ("x" * 129, False), ("<script>", False), ("", False)]
+)
+def test_correlation_ids_are_echoed_only_when_safe(client, sent, kept):
+    response = client.get("/health", headers={"X-Correlation-ID": sent} if sent else {})
+    assert (response.headers["X-Correlation-ID"] == sent) is kept
+    assert len(response.headers["X-Correlation-ID"]) <= 128
+
+
+def test_error_codes_are_bound_to_their_status():
+    with pytest.raises(ValueError, match="does not go with"):
+        ApiError(400, "INVALID_SIGNATURE", "no")
+
+
+def test_health_shape(client):
+    body = client.get("/health").get_json()
+    assert set(body) == {"status", "service", "timestamp", "version"}
+    assert (body["status"], body["service"]) == ("healthy", "test")
