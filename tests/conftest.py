@@ -16,7 +16,23 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-SIGV4_SUITE = ROOT.parent / "shared" / "vendor" / "aws-sigv4-testsuite"
+
+
+def _sigv4_suite() -> Path:
+    """The official SigV4 vectors, used in place (never copied): SIGV4_TESTSUITE, or ../shared/vendor beside the
+    checkout, or the workplace's shared folder."""
+    candidates = [
+        Path(os.environ["SIGV4_TESTSUITE"]) if os.environ.get("SIGV4_TESTSUITE") else None,
+        ROOT.parent / "shared" / "vendor" / "aws-sigv4-testsuite",
+        Path("/work/shared/vendor/aws-sigv4-testsuite"),
+    ]
+    for candidate in candidates:
+        if candidate is not None and (candidate / "get-vanilla").is_dir():
+            return candidate
+    raise RuntimeError("the AWS SigV4 test suite is not found: set SIGV4_TESTSUITE to its folder")
+
+
+SIGV4_SUITE = _sigv4_suite()
 
 
 def free_ports(count: int) -> list[int]:
@@ -128,6 +144,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     finally:
         patch.undo()
         running.agentctl("down", check=False)
+
+
+@pytest.fixture(autouse=True)
+def _stack_environment(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests of the shared stack get its AWS environment afresh: a CLI test run in-process (CliRunner) may have
+    pointed this process's environment at another stack."""
+    if "stack" in request.fixturenames:
+        for key, value in request.getfixturevalue("stack").aws_env().items():
+            monkeypatch.setenv(key, value)
 
 
 @pytest.fixture(scope="session")
