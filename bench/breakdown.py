@@ -21,7 +21,6 @@ import uuid
 from typing import Any
 
 from agent_runtime.receipts import RECEIPT_HEADER, request_digest
-
 from bench.signing import Signer
 from bench.stats import summarize
 

@@ -166,8 +166,7 @@ def _closed_thread(
     conn = _Connection(target)
     factory = RequestFactory(target, prefix)
     seq = itertools.count()
-    while time.perf_counter() < start:
-        time.sleep(0.001)
+    time.sleep(max(0.0, start - time.perf_counter()))
     try:
         while True:
             sent = time.perf_counter()

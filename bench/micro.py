@@ -19,7 +19,6 @@ from urllib.parse import urlsplit
 from agent_runtime import receipts
 from agent_runtime.replay import MemoryReplayStore
 from agent_runtime.sigv4 import Credential, RawRequest, SigV4Verifier, StaticKeys, sign
-
 from bench.stats import summarize
 
 REGION = "us-east-1"

@@ -194,6 +194,10 @@ def _num(value: Any, digits: int = 1) -> str:
     return f"{value:,.{digits}f}"
 
 
+def _signed(value: float | None) -> str:
+    return "–" if value is None else f"{value:+,.2f}" if abs(value) < 100 else f"{value:+,.0f}"
+
+
 def _met(met: bool | None) -> str:
     return {True: "yes", False: "**no**", None: "–"}[met]
 
@@ -422,14 +426,34 @@ def render_soak(soak: dict[str, Any]) -> str:
             f"Measured {soak['generated_at']} at commit `{soak['git']['commit'][:12]}`"
             + (" (with uncommitted changes)" if soak["git"]["dirty"] else "")
             + f": {soak['load']['description']}, {soak['seconds']:.0f} s, memory sampled every "
-            f"{soak['sample_seconds']:g} s; steady state from {soak['warmup_seconds']:g} s on."
+            f"{soak['sample_seconds']:g} s; steady state from {soak['warmup_seconds']:g} s on; Orbit and Axon with a "
+            f"{soak.get('replay_window_seconds', 300)} s clock-skew (replay) window."
         ),
         "",
         _para(f"Goal: {goal['goal']} {goal['target']}: measured {goal['shown']}, met: {_met(goal['met'])}."),
         "",
     ]
+    growing = soak.get("still_growing") or []
+    if growing:
+        names = ", ".join(PROCESS_LABELS.get(n, n) for n in growing)
+        lines += [
+            _para(
+                f"**Still growing at the end**: {names}: at its steady-state trend it would pass "
+                f"{GOALS['soak_memory_growth']:.0%} growth within an hour of this load (see the trend column)."
+            ),
+            "",
+        ]
+    per_request = soak.get("kib_per_1000_requests", {})
     lines += _table(
-        ["Process", "RSS at steady start (MiB)", "RSS at end (MiB)", "Growth", "Peak (MiB)"],
+        [
+            "Process",
+            "RSS at steady start (MiB)",
+            "RSS at end (MiB)",
+            "Growth",
+            "Peak (MiB)",
+            "Trend (MiB/min)",
+            "Kept per 1,000 requests (KiB)",
+        ],
         [
             [
                 PROCESS_LABELS.get(name, name),
@@ -437,13 +461,24 @@ def render_soak(soak: dict[str, Any]) -> str:
                 _num(g["end_mib"]),
                 f"{g['growth']:+.1%}",
                 _num(g["peak_mib"]),
+                _signed(g.get("trend_mib_per_min")),
+                _signed(per_request.get(name)),
             ]
             for name, g in soak["growth"].items()
         ],
     )
-    lines += ["", "Load over the soak, per interval:", ""]
+    lines += [
+        "",
+        _para(
+            "The trend is the least-squares slope of the RSS samples over the steady state: a process that keeps "
+            "something for every request grows along it for as long as the load lasts, however short the soak."
+        ),
+        "",
+        "Load over the soak, per interval:",
+        "",
+    ]
     lines += _table(
-        ["From (s)", "Throughput (req/s)", "p50 (ms)", "p99 (ms)", "Errors"],
+        ["From (s)", "Throughput (req/s)", "p50 (ms)", "p99 (ms)", "Errors", "Other load (cores)"],
         [
             [
                 _num(c["offset_s"]),
@@ -451,6 +486,7 @@ def render_soak(soak: dict[str, Any]) -> str:
                 _num(c["latency_ms"]["p50"], 2),
                 _num(c["latency_ms"]["p99"], 2),
                 str(c["errors"]),
+                _num(c.get("other_busy_cores"), 2),
             ]
             for c in soak["chunks"]
         ],

@@ -22,6 +22,7 @@ import datetime as dt
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -179,10 +180,9 @@ def targets(stack: BenchStack, client: Any, orbit: Any, hello_port: int | None =
 def run_micro(settings: Settings, stack: BenchStack) -> dict[str, Any]:
     from agent_runtime import aws
     from agent_runtime.names import Names
+    from bench import micro
     from governance.rate_limits import RateLimiter
     from governance.store import PolicyStore
-
-    from bench import micro
 
     scale = settings.micro_scale
     names = Names(stack.project)
@@ -206,7 +206,6 @@ def run_micro(settings: Settings, stack: BenchStack) -> dict[str, Any]:
 def run_breakdown(settings: Settings, stack: BenchStack, client: Any, orbit: Any) -> dict[str, Any]:
     from agent_runtime import aws
     from agent_runtime.names import Names
-
     from bench import breakdown
 
     names = Names(stack.project)
@@ -343,14 +342,12 @@ def main(argv: list[str] | None = None) -> int:
         with BenchStack() as stack:
             results = measure(settings, stack)
     except (Interrupted, KeyboardInterrupt) as exc:
-        log(f"interrupted ({exc or 'Ctrl-C'}); the stack was stopped")
+        log(f"interrupted ({str(exc) or 'Ctrl-C'}); the stack was stopped")
         return 130
     except BenchError as exc:
         log(f"failed: {exc}")
         return 1
     finally:
-        import signal
-
         signal.alarm(0)
     output = args.output or (None if args.quick else report.RESULTS_JSON)
     if output is None:

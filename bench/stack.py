@@ -124,7 +124,8 @@ class BenchStack:
         return self
 
     def __exit__(self, exc_type: Any, *_: Any) -> None:
-        self.failed = exc_type is not None
+        # Keep the logs of a failed run; an interrupted one is not a failure.
+        self.failed = exc_type is not None and not issubclass(exc_type, (KeyboardInterrupt, Interrupted))
         with ignoring_interrupts():
             self.down()
 
@@ -213,6 +214,8 @@ def install_stop_signals(deadline_seconds: float | None = None) -> None:
 
     for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGALRM):
         signal.signal(signum, stop)
+    # Ctrl-C raises KeyboardInterrupt even when a parent shell started us with SIGINT ignored (a background job).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     if deadline_seconds:
         signal.alarm(int(deadline_seconds))
 

@@ -7,12 +7,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from agent_runtime.replay import MemoryReplayStore
-from agent_runtime.sigv4 import Credential, SignatureError, SigV4Verifier, StaticKeys
-from agent_runtime.web import raw_request
 from flask import Flask, request
 from werkzeug.serving import make_server
 
+from agent_runtime.replay import MemoryReplayStore
+from agent_runtime.sigv4 import Credential, SignatureError, SigV4Verifier, StaticKeys
+from agent_runtime.web import raw_request
 from bench.loadgen import GeneratorPool, Target, merge, probe, run_job
 
 KEY = Credential("AKARBENCHTEST0000002", "bench-loadgen-secret-not-real-0123456", "bench")
@@ -43,7 +43,7 @@ class Server:
 
         self.http = make_server("127.0.0.1", 0, app, threaded=True)
         self.port = self.http.server_port
-        self.thread = threading.Thread(target=self.http.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.http.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
 
     def target(self, kind: str = "dispatch") -> Target:
         return Target(

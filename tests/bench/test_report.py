@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from bench import report
-from bench.soak import growth_of
+from bench.soak import growth_of, still_growing
 
 
 def _require(path):
@@ -149,6 +149,11 @@ def test_soak_growth_compares_steady_start_with_end():
     ]
     growth = growth_of(series, start, warmup=20, window=15)
     assert growth["axon"]["growth"] == 0.0
+    assert growth["axon"]["trend_mib_per_min"] == 0.0
+    assert growth["orbit"]["trend_mib_per_min"] == pytest.approx(60 * 1024 / 2**20, abs=1e-3)  # 1 KiB/s
+    assert still_growing(growth) == []  # +3.5 MiB per hour on 100 MiB
+    leaky = {"orbit": {**growth["orbit"], "trend_mib_per_min": 0.5}}
+    assert still_growing(leaky) == ["orbit"]  # +30 MiB per hour
     # orbit: median of 20..35 s (27.5 s) vs median of 105..120 s (112.5 s): +85 KiB on 100 MiB
     assert growth["orbit"]["growth"] == pytest.approx(85 * 1024 / (100 * 2**20 + 27.5 * 1024), abs=1e-4)
     soak = {"growth": {"orbit": {**growth["orbit"], "growth": 0.12}, "axon": growth["axon"]}}

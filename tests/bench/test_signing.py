@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+
 from agent_runtime.replay import MemoryReplayStore
 from agent_runtime.sigv4 import Credential, RawRequest, SigV4Verifier, StaticKeys
-
 from bench.loadgen import RequestFactory, Target
 from bench.signing import Signer
 from tests.signing import sign_request
