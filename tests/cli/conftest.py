@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,17 +22,28 @@ from typing import Any
 import boto3
 import pytest
 import requests
-from agent_runtime import aws
-from agent_runtime.names import Names
-from agent_runtime.tables import table_definitions
 from botocore.awsrequest import AWSResponse
 from botocore.response import StreamingBody
 from click.testing import CliRunner, Result
 from moto.server import ThreadedMotoServer
 
+from agent_runtime import aws
+from agent_runtime.names import Names
+from agent_runtime.tables import table_definitions
 from tests.conftest import free_ports
 
 PROJECT = "rb-test"
+
+
+@pytest.fixture(autouse=True)
+def _restore_environment() -> Iterator[None]:
+    """agentctl, run in this process, points its AWS configuration at its target by setting os.environ (for
+    --env local, at the local stack's ports): put the environment back after every test, so that nothing leaks
+    into the other tests of the session (the shared `stack` fixture relies on its own AWS_ENDPOINT_URL_*)."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture(scope="session")
@@ -50,8 +62,6 @@ def moto_url() -> Iterator[str]:
 def aws_env(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
     """A clean emulator, and this process's AWS configuration pointed at it (for PROJECT_NAME rb-test, env dev)."""
     requests.post(f"{moto_url}/moto-api/reset", timeout=10).raise_for_status()
-    import os
-
     for key in list(os.environ):
         if key.startswith("AWS_ENDPOINT_URL") or key in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_DEFAULT_PROFILE"):
             monkeypatch.delenv(key)

@@ -8,13 +8,13 @@ from typing import Any
 
 import boto3
 import pytest
+
 from agent_runtime import aws
 from agent_runtime.names import Names
 from agent_runtime.tables import table_definitions
 from agentctl.ops import backup as ops
-from governance.store import Limits, PolicyStore
-
 from governance.policies import load_policy_path
+from governance.store import Limits, PolicyStore
 from tests.cli.conftest import PROJECT, run
 from tests.conftest import ROOT
 

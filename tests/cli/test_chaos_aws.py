@@ -17,8 +17,8 @@ from typing import Any
 
 import boto3
 import pytest
-from agent_runtime import keys
 
+from agent_runtime import keys
 from tests.cli.conftest import World, run
 
 

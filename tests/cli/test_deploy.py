@@ -12,8 +12,8 @@ from pathlib import Path
 
 import boto3
 import pytest
-from agentctl.ops import deploy as deploy_ops
 
+from agentctl.ops import deploy as deploy_ops
 from tests.cli import fake_tools
 from tests.cli.conftest import run
 from tests.conftest import ROOT

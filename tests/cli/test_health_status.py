@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import boto3
-from agent_runtime.names import Names
-from governance.store import PolicyStore
 
+from agent_runtime.names import Names
 from governance.policies import load_policy_path
+from governance.store import PolicyStore
 from tests.cli.conftest import run
 from tests.conftest import ROOT
 

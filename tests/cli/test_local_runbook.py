@@ -4,7 +4,6 @@ status, backup and restore. Every drill leaves the stack as it found it (the nex
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
@@ -12,7 +11,7 @@ import time
 import pytest
 import requests
 
-from tests.conftest import BIN
+from tests.conftest import BIN, ROOT
 
 pytestmark = pytest.mark.stack
 
@@ -184,8 +183,25 @@ def test_rollback_and_scale_explain_the_local_stack(stack):
     assert "one process per service" in scale.stderr
 
 
-def test_health_check_script_wraps_agentctl(stack):
-    script = os.path.join(os.path.dirname(__file__), "..", "..", "scripts", "health-check.sh")
-    result = subprocess.run([script], env=stack.env, capture_output=True, text=True, timeout=120, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "✅ Orbit service" in result.stdout
+def script(name: str, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ROOT / "scripts" / name), *args], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_the_scripts_wrap_agentctl(stack):
+    health = script("health-check.sh", env=stack.env)
+    assert health.returncode == 0, health.stdout + health.stderr
+    assert "✅ Orbit service" in health.stdout
+
+    backup = script("backup.sh", env={**stack.env, "KEEP_DAYS": "30"})
+    assert backup.returncode == 0, backup.stdout + backup.stderr
+    assert "AVAILABLE" in backup.stdout
+    assert "older than 30 days" in backup.stdout
+
+    usage = script("rollback.sh", env=stack.env)
+    assert usage.returncode == 2
+    assert "usage: scripts/rollback.sh SERVICE" in usage.stderr
+    local = script("rollback.sh", "axon", "--yes", env=stack.env)
+    assert local.returncode == 4
+    assert "nothing to roll back locally" in local.stderr
