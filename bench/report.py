@@ -86,6 +86,8 @@ def summarize_results(results: dict[str, Any]) -> dict[str, Any]:
         "zero_trust_overhead_p50_ms": round(dispatch_1["latency_ms"]["p50"] - axon_1["latency_ms"]["p50"], 2),
         "dispatch_errors": dispatch_errors,
         "all_errors": sum(r["errors"] for r in results["runs"]),
+        "other_load_mean_cores": round(sum(r["other_busy_cores"] for r in results["runs"]) / len(results["runs"]), 2),
+        "other_load_max_cores": max(r["other_busy_cores"] for r in results["runs"]),
         "open_loop_rate_rps": open_runs[0]["target_rate_rps"] if open_runs else None,
         "open_loop_p99_ms": open_runs[0]["latency_ms"]["p99"] if open_runs else None,
     }
@@ -225,7 +227,9 @@ def render_results(results: dict[str, Any]) -> str:
             + (" (with uncommitted changes)" if results["git"]["dirty"] else "")
             + f", {setup['cpus']} CPUs, Python {setup['python']}, gunicorn workers × threads "
             f"{setup['gunicorn_workers']} × {setup['gunicorn_threads']}, load generator "
-            f"{setup['generator_processes']} processes; {results['duration_s']:.0f} s in all."
+            f"{setup['generator_processes']} processes; {results['duration_s']:.0f} s in all. Other processes "
+            f"on the machine used {_num(s['other_load_mean_cores'], 2)} cores on average during the load runs "
+            f"(at most {_num(s['other_load_max_cores'], 2)}): where that is high, the figures are pessimistic."
         ),
         "",
         "### Goals",
