@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import click
+
 from agent_runtime import aws
 from agent_runtime.names import Names
-
 from agentctl.errors import EXIT_REFUSED, AgentctlError
 from agentctl.local.stack import LocalStack
 

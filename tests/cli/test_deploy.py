@@ -99,6 +99,7 @@ def test_plan_only_shows_every_step_and_changes_nothing(world, emulation, checko
     assert world.service("orbit")["taskDefinition"] == world.task_definitions["orbit"][1]
     assert world.alias_version() == "3"
     assert boto3.client("ecr").describe_repositories()["repositories"] == []
+    assert not (checkout / ".local" / "deploys").exists()  # not even a snapshot file
     # The Lambda package was built with the repository's build script (terraform hashes it at plan time).
     assert (checkout / "governance" / "lambda" / "lambda.zip").is_file()
 
@@ -160,7 +161,7 @@ def test_a_release_that_never_becomes_healthy_is_rolled_back(world, emulation, c
     assert (
         "Rolled back: orbit rb-test-orbit:3 -> rb-test-orbit:2; axon rb-test-axon:4 -> rb-test-axon:3" in result.stderr
     )
-    assert "governance live 4 -> 3" in result.stderr
+    assert "governance live 4 -> 3; every health check is green again" in result.stderr
     # Back on the full ARNs of the revisions that ran before, and the alias on its old version.
     assert world.service("orbit")["taskDefinition"] == world.task_definitions["orbit"][1]
     assert world.service("axon")["taskDefinition"] == world.task_definitions["axon"][2]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from agent_runtime import aws
 
+from agent_runtime import aws
 from agentctl.context import Target, target
 from agentctl.errors import AgentctlError
 from agentctl.local import stack as local_stack

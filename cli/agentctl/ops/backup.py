@@ -28,12 +28,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from agent_runtime.names import Names
 from botocore.exceptions import ClientError
-from governance.store import LIMITS_KEY, POLICYSET_KEY, PolicyStore
 
+from agent_runtime.names import Names
 from agentctl.ops.errors import OpsError, Refused, Unhealthy
 from agentctl.ops.waiting import Progress, wait_for
+from governance.store import LIMITS_KEY, POLICYSET_KEY, PolicyStore
 
 KEY = "policy_id"
 NAME_PREFIX = "agentctl"

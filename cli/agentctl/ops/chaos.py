@@ -29,10 +29,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import requests
-from agent_runtime.names import Names
-from agent_runtime.sigv4 import Credential
 from prometheus_client.parser import text_string_to_metric_families
 
+from agent_runtime.names import Names
+from agent_runtime.sigv4 import Credential
 from agentctl.local.stack import LocalStack, program_states, start_program, stop_program, wait_healthy
 from agentctl.ops import client as orbit_client
 from agentctl.ops import ecs as ecs_ops

@@ -38,9 +38,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from agent_runtime.names import Names
 from botocore.exceptions import ClientError
 
+from agent_runtime.names import Names
 from agentctl.local.stack import REPO_ROOT
 from agentctl.ops import ecs as ecs_ops
 from agentctl.ops import governance_fn
@@ -356,6 +356,8 @@ class Deploy:
         )
         folder = self.options.repo_root / ".local" / "deploys"
         with contextlib.suppress(OSError):
+            if self.options.plan_only:
+                raise OSError("nothing is written by --plan-only")
             folder.mkdir(parents=True, exist_ok=True)
             path = folder / f"{self.options.env}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
             path.write_text(json.dumps(snap.to_dict(), indent=2) + "\n", encoding="utf-8")
@@ -573,9 +575,14 @@ class Deploy:
                     ) from exc
                 done = self.roll_back(snap, str(exc))
                 self.report["rolled_back"] = done
+                after = aws_checks(o.names)
+                self.report["health_after_rollback"] = [c.to_dict() for c in after]
+                failing = [c.component for c in after if not c.healthy]
+                health = f"still unhealthy: {', '.join(failing)}" if failing else "every health check is green again"
                 raise OpsError(
-                    f"deploy of {self.tag} to {o.env} failed: {exc}. Rolled back: {'; '.join(done) or 'nothing'}. "
-                    "Terraform's state still describes the new release: fix it and deploy again (or revert)"
+                    f"deploy of {self.tag} to {o.env} failed: {exc}. Rolled back: {'; '.join(done) or 'nothing'}; "
+                    f"{health}. Terraform's state still describes the new release: fix it and deploy again "
+                    "(or revert)"
                 ) from exc
             self.report["result"] = f"deployed {self.tag} to {o.env}"
             return self.report

@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from agent_runtime.names import Names
-
 from agentctl.ops.errors import OpsError, Refused
 from agentctl.ops.waiting import Progress, wait_for
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from agent_runtime.names import Names
 from botocore.exceptions import ClientError
 
+from agent_runtime.names import Names
 from agentctl.ops.errors import Refused
 
 

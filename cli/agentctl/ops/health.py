@@ -10,10 +10,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import requests
+
 from agent_runtime import aws
 from agent_runtime.names import Names
 from agent_runtime.tables import table_definitions
-
 from agentctl.local.stack import LocalStack, program_states
 from agentctl.ops import ecs as ecs_ops
 from agentctl.ops import governance_fn

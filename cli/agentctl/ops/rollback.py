@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from agent_runtime.names import Names
-
 from agentctl.ops import ecs as ecs_ops
 from agentctl.ops import governance_fn
 from agentctl.ops.errors import Unhealthy

@@ -10,11 +10,10 @@ from typing import Any
 
 from agent_runtime.names import Names
 from agent_runtime.tables import table_definitions
-from governance.store import PolicyStore
-
 from agentctl.local.stack import LocalStack, program_states
 from agentctl.ops import ecs as ecs_ops
 from agentctl.ops import governance_fn
+from governance.store import PolicyStore
 
 
 def _safely(read: Any) -> Any:
