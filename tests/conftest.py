@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,13 +121,14 @@ TEST_LIMITS = {"global": 1_000_000, "per_principal": 1_000_000, "per_ip": 1_000_
 def set_limits(stack: Stack, limits: dict[str, int]) -> None:
     from agent_runtime import aws
     from agent_runtime.names import Names
-    from governance.store import Limits, PolicyStore
+    from governance.store import CONFIG_REFRESH_SECONDS, Limits, PolicyStore
 
     with pytest.MonkeyPatch.context() as patch:
         for key, value in stack.aws_env().items():
             patch.setenv(key, value)
         store = PolicyStore(aws.client("dynamodb"), Names(stack.project).policies_table)
         store.set_limits(Limits(limits["global"], limits["per_principal"], limits["per_ip"]))
+    time.sleep(CONFIG_REFRESH_SECONDS)  # until every warm Governance instance has read them
 
 
 @pytest.fixture(scope="session")

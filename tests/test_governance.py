@@ -10,13 +10,13 @@ from pathlib import Path
 
 import boto3
 import pytest
+from moto import mock_aws
+
 from agent_runtime import receipts
 from agent_runtime.names import Names
 from agentctl.local.bootstrap import bootstrap
-from governance.store import ConcurrentChangeError, Limits, PolicyStore, StoreError
-from moto import mock_aws
-
 from governance.policies import parse_policies
+from governance.store import ConcurrentChangeError, Limits, PolicyStore, StoreError
 from tests.conftest import ROOT
 
 NAMES = Names("gov-test")
@@ -33,6 +33,7 @@ def aws(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("PROJECT_NAME", NAMES.project)
+    monkeypatch.setenv("GOVERNANCE_CONFIG_REFRESH_SECONDS", "0")  # every decision reads the store afresh
     with mock_aws():
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
         sm = boto3.client("secretsmanager", region_name="us-east-1")
@@ -203,6 +204,20 @@ def test_rate_limited_per_ip(handler, store):
     assert last["rate_limit"] == {"scope": "ip", "remaining": 0}
     # Another source IP still has its own budget.
     assert handler.lambda_handler(event(source_ip="10.0.0.8"), Context())["outcome"] == "allow"
+
+
+def test_the_configuration_is_read_at_most_once_per_refresh_interval(handler, store, monkeypatch):
+    handler.runtime().config_refresh_seconds = 60
+    reads = []
+    original = store.__class__.read_config
+    monkeypatch.setattr(store.__class__, "read_config", lambda self: reads.append(1) or original(self))
+    handler.runtime()._config_read = float("-inf")
+    for _ in range(5):
+        handler.lambda_handler(event(), Context())
+    assert len(reads) == 1
+    handler.runtime().config_refresh_seconds = 0
+    handler.lambda_handler(event(), Context())
+    assert len(reads) == 2
 
 
 def test_the_policy_set_is_parsed_once_per_version(handler, store, monkeypatch):

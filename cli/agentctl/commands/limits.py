@@ -8,6 +8,7 @@ import click
 
 from agentctl.context import target
 from agentctl.errors import AgentctlError
+from agentctl.ops.policy import wait_until_live
 from agentctl.output import OUTPUT_OPTION, emit, emit_json
 from governance.store import Limits, PolicyStore, StoreError
 
@@ -58,7 +59,7 @@ def set_limits(
     reset_principal: bool,
     output: str,
 ) -> None:
-    """Change limits; in force for the next request (no restart)."""
+    """Change limits; in force on every Governance instance when the command returns (no restart)."""
     if principal and (global_limit or per_ip):
         raise click.UsageError("--principal goes with --per-principal or --reset-principal only")
     if principal and not (per_principal or reset_principal):
@@ -87,6 +88,7 @@ def set_limits(
         updated = _store().update_limits(change)
     except StoreError as exc:
         raise AgentctlError(str(exc)) from exc
+    wait_until_live()
     _show(updated, output)
 
 

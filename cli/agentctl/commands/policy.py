@@ -134,6 +134,7 @@ def delete(policy_id: str, yes: bool) -> None:
         version, _ = _store().commit(deletes=[policy_id])
     except StoreError as exc:
         raise AgentctlError(str(exc), EXIT_REFUSED) from exc
+    ops.wait_until_live()
     click.echo(f"deleted {policy_id}; policy-set version {version} is live")
 
 

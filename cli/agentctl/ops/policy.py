@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +13,7 @@ import yaml
 from governance.evaluate import DecisionRequest, evaluate
 from governance.policies import CompiledPolicySet, Policy, PolicyError, PolicyProblem, load_policy_path, validate
 from governance.rate_limits import RateLimitResult
-from governance.store import PolicyStore
+from governance.store import CONFIG_REFRESH_SECONDS, PolicyStore
 
 REPO_POLICIES = Path(__file__).resolve().parents[3] / "governance" / "policies"
 DEFAULT_SCHEMA = REPO_POLICIES / "schema.cedarschema"
@@ -32,6 +33,11 @@ def load_and_validate(path: Path, schema: Path = DEFAULT_SCHEMA) -> tuple[list[P
     return policies, validate(policies, schema_text)
 
 
+def wait_until_live() -> None:
+    """A change is in force on every warm Governance instance CONFIG_REFRESH_SECONDS after it was written."""
+    time.sleep(CONFIG_REFRESH_SECONDS)
+
+
 @dataclass
 class PushResult:
     version: int
@@ -46,6 +52,8 @@ def push(store: PolicyStore, policies: list[Policy], replace: bool) -> PushResul
     current_ids = {p.policy_id for p in current}
     deleted = sorted(current_ids - {p.policy_id for p in policies}) if replace else []
     version, changed = store.commit(policies, replace=replace)
+    if changed:
+        wait_until_live()
     by_id = {p.policy_id: p for p in current}
     upserted = [p.policy_id for p in policies if by_id.get(p.policy_id) is None or by_id[p.policy_id].json != p.json]
     return PushResult(version, changed, sorted(upserted), deleted)

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from agent_runtime.names import Names
+from governance.store import CONFIG_REFRESH_SECONDS
 
 
 @dataclass(frozen=True)
@@ -16,6 +17,7 @@ class Settings:
     receipt_key_secret: str
     receipt_ttl_seconds: int
     metrics_namespace: str
+    config_refresh_seconds: float
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -23,6 +25,9 @@ class Settings:
         ttl = int(os.environ.get("GOVERNANCE_RECEIPT_TTL_SECONDS", "30"))
         if not 1 <= ttl <= 300:
             raise ValueError("GOVERNANCE_RECEIPT_TTL_SECONDS must be between 1 and 300")
+        refresh = float(os.environ.get("GOVERNANCE_CONFIG_REFRESH_SECONDS", CONFIG_REFRESH_SECONDS))
+        if not 0 <= refresh <= CONFIG_REFRESH_SECONDS:
+            raise ValueError(f"GOVERNANCE_CONFIG_REFRESH_SECONDS must be between 0 and {CONFIG_REFRESH_SECONDS}")
         return cls(
             environment=os.environ.get("ENVIRONMENT", "local"),
             policy_table=os.environ.get("GOVERNANCE_POLICY_TABLE", names.policies_table),
@@ -30,4 +35,5 @@ class Settings:
             receipt_key_secret=os.environ.get("GOVERNANCE_RECEIPT_KEY_SECRET", names.receipt_private_key_secret),
             receipt_ttl_seconds=ttl,
             metrics_namespace=names.metrics_namespace,
+            config_refresh_seconds=refresh,
         )

@@ -32,7 +32,7 @@ from governance.evaluate import (
 )
 from governance.policies import CompiledPolicySet
 from governance.rate_limits import RateLimiter
-from governance.store import PolicyStore
+from governance.store import CONFIG_REFRESH_SECONDS, Config, PolicyStore
 
 configure_logging("governance")
 log = logging.getLogger("governance")
@@ -52,9 +52,12 @@ class Runtime:
     limiter: RateLimiter
     secrets: Any
     receipt_key_secret: str
+    config_refresh_seconds: float = CONFIG_REFRESH_SECONDS
     policy_set: CompiledPolicySet | None = None
     _receipt_key: Any = None
     _receipt_key_loaded: float = float("-inf")
+    _config: Config | None = None
+    _config_read: float = float("-inf")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -64,6 +67,7 @@ class Runtime:
             limiter=RateLimiter(dynamodb, settings.rate_limit_table),
             secrets=aws.client("secretsmanager"),
             receipt_key_secret=settings.receipt_key_secret,
+            config_refresh_seconds=settings.config_refresh_seconds,
         )
         runtime.receipt_key()  # fail the cold start, not the first decision, when the key is unreadable
         return runtime
@@ -77,6 +81,13 @@ class Runtime:
             self._receipt_key = receipts.load_private_key(pem)
             self._receipt_key_loaded = time.monotonic()
         return self._receipt_key
+
+    def config(self) -> Config:
+        """The live policy-set version and limits, read at most once per config_refresh_seconds."""
+        if time.monotonic() - self._config_read >= self.config_refresh_seconds or self._config is None:
+            self._config = self.store.read_config()
+            self._config_read = time.monotonic()
+        return self._config
 
     def policies(self, version: int) -> CompiledPolicySet:
         """The compiled policy set of `version`, parsed only when the version moved."""
@@ -106,7 +117,7 @@ def decide(event: Any, decision_id: str) -> tuple[Decision, DecisionRequest | No
     correlation_id_var.set(request.correlation_id or None)
     try:
         rt = runtime()
-        config = rt.store.read_config()
+        config = rt.config()
         policy_set = rt.policies(config.version)
         now = time.time()
         limit = rt.limiter.check(request.principal, request.source_ip, config.limits, now)

@@ -24,6 +24,9 @@ from botocore.exceptions import ClientError
 from governance.policies import Policy
 
 POLICYSET_KEY = "policyset"
+#: How long a warm Governance instance reuses the configuration it read (policy-set version and limits). A change
+#: is in force on every instance this long after it is written; agentctl waits that long before saying "live".
+CONFIG_REFRESH_SECONDS = 1.0
 LIMITS_KEY = "limits"
 DEFAULT_LIMITS = {"global": 1000, "per_principal": 100, "per_ip": 100}
 _MAX_BATCH_GET = 100

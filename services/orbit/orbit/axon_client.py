@@ -70,6 +70,8 @@ class AxonClient:
         self._timeout = (connect_timeout_seconds, timeout_seconds)
         self._reset_seconds = reset_seconds
         self._session = requests.Session()
+        # No proxy from the environment between Orbit and Axon (and no per-call lookup of proxy settings).
+        self._session.trust_env = False
         # Only connection failures are retried: the request never reached Axon, so a retry cannot act twice.
         retry = Retry(total=2, connect=2, read=0, status=0, other=0, backoff_factor=0.02, backoff_jitter=0.02)
         self._session.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=64, max_retries=retry))
