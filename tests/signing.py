@@ -7,10 +7,11 @@ from datetime import UTC, datetime
 from unittest import mock
 from urllib.parse import urlsplit
 
-from agent_runtime.sigv4 import Credential, RawRequest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+
+from agent_runtime.sigv4 import Credential, RawRequest
 
 
 class _TweakedSigV4Auth(SigV4Auth):

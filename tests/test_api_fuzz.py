@@ -9,12 +9,12 @@ import uuid
 import pytest
 import requests
 import schemathesis
+from hypothesis import HealthCheck, assume, settings
+
 from agent_runtime import aws
 from agent_runtime.keys import read_secret_versions
 from agent_runtime.names import Names
 from agent_runtime.sigv4 import sign
-from hypothesis import HealthCheck, assume, settings
-
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.stack

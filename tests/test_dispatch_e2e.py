@@ -9,10 +9,11 @@ import uuid
 
 import pytest
 import requests
-from agentctl.local.stack import LocalStack, Ports, start_program, stop_program, wait_healthy
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+
+from agentctl.local.stack import LocalStack, Ports, start_program, stop_program, wait_healthy
 
 pytestmark = pytest.mark.stack
 

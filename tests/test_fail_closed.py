@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from agent_runtime.keys import create_client_key, ensure_signing_key
-from agent_runtime.names import Names
 from moto.server import ThreadedMotoServer
 
+from agent_runtime.keys import create_client_key, ensure_signing_key
+from agent_runtime.names import Names
 from tests.conftest import free_ports
 from tests.signing import sign_request
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 import requests
+
 from agent_runtime import aws, receipts
 from agent_runtime.keys import read_secret_versions
 from agent_runtime.names import Names
 from agent_runtime.sigv4 import Credential
-
 from tests.conftest import TEST_LIMITS, set_limits
 from tests.signing import sign_request
 

@@ -11,8 +11,8 @@ from collections import Counter
 
 import pytest
 import requests
-from agent_runtime.sigv4 import Credential
 
+from agent_runtime.sigv4 import Credential
 from tests.signing import sign_request
 
 pytestmark = pytest.mark.stack

@@ -6,10 +6,11 @@ import threading
 
 import boto3
 import pytest
+from moto import mock_aws
+
 from agent_runtime import key_rotation, keys, receipts
 from agent_runtime.names import Names
 from agent_runtime.sigv4 import Credential
-from moto import mock_aws
 
 NAMES = Names("kt-project")
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
-from agentctl.local.stack import LocalStack, Ports, port_in_use, program_states, stack_processes, wait_healthy
 
+from agentctl.local.stack import LocalStack, Ports, port_in_use, program_states, stack_processes, wait_healthy
 from tests.conftest import ROOT, free_ports
 
 pytestmark = pytest.mark.stack

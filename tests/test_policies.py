@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from governance.evaluate import DecisionRequest, evaluate
-from governance.rate_limits import RateLimitResult
 
+from governance.evaluate import DecisionRequest, evaluate
 from governance.policies import CompiledPolicySet, PolicyError, load_policy_path, parse_policies, validate
+from governance.rate_limits import RateLimitResult
 from tests.conftest import ROOT
 
 SCHEMA = (ROOT / "governance" / "policies" / "schema.cedarschema").read_text()

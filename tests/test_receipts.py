@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from agent_runtime import receipts
 from agent_runtime.replay import MemoryReplayStore
 

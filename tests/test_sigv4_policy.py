@@ -8,9 +8,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from agent_runtime.replay import MemoryReplayStore
 from agent_runtime.sigv4 import Credential, SignatureError, SigV4Verifier, StaticKeys, parse_authorization
-
 from tests.signing import sign_request, to_raw
 
 KEY = Credential("AKARTESTKEY000000001", "s3cr3t-value-for-tests-only", "alice")

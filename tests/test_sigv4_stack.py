@@ -12,15 +12,15 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from agent_runtime import aws
-from agent_runtime.keys import read_secret_versions
-from agent_runtime.names import Names
-from agent_runtime.sigv4 import Credential
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from requests_aws4auth import AWS4Auth
 
+from agent_runtime import aws
+from agent_runtime.keys import read_secret_versions
+from agent_runtime.names import Names
+from agent_runtime.sigv4 import Credential
 from tests.conftest import BIN
 from tests.signing import sign_request
 

@@ -10,6 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+
 from agent_runtime.sigv4 import (
     Credential,
     RawRequest,
@@ -18,7 +19,6 @@ from agent_runtime.sigv4 import (
     StaticKeys,
     canonical_request,
 )
-
 from tests.conftest import SIGV4_SUITE
 
 SECRET = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"  # pragma: allowlist secret (AWS's published example key)
