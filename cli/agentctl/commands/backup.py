@@ -9,6 +9,7 @@ import click
 from agentctl.context import target
 from agentctl.errors import EXIT_REFUSED, EXIT_UNHEALTHY, AgentctlError
 from agentctl.ops import backup as ops
+from agentctl.ops.policy import wait_until_live
 from agentctl.output import (
     ALLOW_PROD_OPTION,
     OUTPUT_OPTION,
@@ -180,6 +181,7 @@ def restore(
                 EXIT_REFUSED,
             ) from exc
         result = ops.switch_over(dynamodb, tgt.names, plan, progress)
+        wait_until_live()  # Governance instances pick the restored set up within a second
         report["switch_over"]["result"] = result
         say(f"switched over: live policy-set version {result['live_version']} ({len(result['policies'])} policies)")
     if not keep_restored_table:
