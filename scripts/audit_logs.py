@@ -13,7 +13,6 @@ import contextlib
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,16 +25,6 @@ BIN = Path(sys.executable).parent
 _SIGNATURE = re.compile(r"Signature=[0-9a-f]{64}")
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
-
-
 def _agentctl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(  # noqa: S603 - our own CLI
         [str(BIN / "agentctl"), *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False
@@ -45,14 +34,14 @@ def _agentctl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[st
 @contextlib.contextmanager
 def stack_env() -> Iterator[dict[str, str]]:
     """The environment of a running stack: the current one, or a throw-away one."""
-    from agentctl.local.stack import LocalStack, program_states
+    from agentctl.local.stack import LocalStack, free_ports, program_states
 
     current = LocalStack.from_env()
     if program_states(current):
         yield {**os.environ}
         return
     with tempfile.TemporaryDirectory(prefix="audit-stack-") as state:
-        orbit, axon, governance, emulator = _free_ports(4)
+        orbit, axon, governance, emulator = free_ports(4)
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env.update(
             AGENT_RUNTIME_STATE_DIR=state,

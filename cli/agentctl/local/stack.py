@@ -265,6 +265,18 @@ def _supervisor_environment(stack: LocalStack) -> dict[str, str]:
 # --- ports and processes ----------------------------------------------------------------------------------
 
 
+def free_ports(count: int) -> list[int]:
+    """Ports nobody listens on now, for a stack of tests, benchmarks or audits beside the user's own."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def port_in_use(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.2)
