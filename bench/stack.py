@@ -20,7 +20,7 @@ from typing import Any
 
 import requests
 
-from agentctl.local.stack import free_ports
+from agentctl.local.stack import LocalStack, Ports, free_ports
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -63,16 +63,7 @@ class BenchStack:
         return f"http://127.0.0.1:{self.ports[program]}"
 
     def aws_env(self) -> dict[str, str]:
-        return {
-            "AWS_ENDPOINT_URL": self.url("emulator"),
-            "AWS_ENDPOINT_URL_LAMBDA": self.url("governance"),
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-            "PROJECT_NAME": self.project,
-            "ENVIRONMENT": "local",
-        }
+        return LocalStack(self.state_dir, Ports(**self.ports), self.project, REGION).aws_env()
 
     def agentctl(self, *args: str, timeout: float = 180) -> str:
         result = subprocess.run(

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from agentctl.local.stack import free_ports
+from agentctl.local.stack import LocalStack, Ports, free_ports
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -66,16 +66,7 @@ class Stack:
         return result
 
     def aws_env(self) -> dict[str, str]:
-        return {
-            "AWS_ENDPOINT_URL": self.url("emulator"),
-            "AWS_ENDPOINT_URL_LAMBDA": self.url("governance"),
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",  # pragma: allowlist secret (the emulator's fake key)
-            "AWS_REGION": "us-east-1",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "PROJECT_NAME": self.project,
-            "ENVIRONMENT": "local",
-        }
+        return LocalStack(self.state_dir, Ports(**self.ports), self.project).aws_env()
 
     def create_key(self, principal: str) -> dict[str, str]:
         return json.loads(self.agentctl("keys", "create", principal, "--output", "json").stdout)
