@@ -1,0 +1,66 @@
+"""GET /metrics is correct under several gunicorn workers: prometheus_client's multiprocess mode, as set up by
+agent_runtime.gunicorn_conf, adds up what every worker counted."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from agentctl.local.stack import free_ports
+from tests.conftest import ROOT
+
+
+def test_metrics_add_up_across_workers(tmp_path: Path):
+    (port,) = free_ports(1)
+    env = {
+        **os.environ,
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom"),
+        "GUNICORN_WORKERS": "3",
+        "AXON_REPLAY_STORE": "dynamodb",  # gunicorn_conf refuses several workers with a per-process replay store
+        "PYTHONPATH": str(ROOT),
+    }
+    server = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "--config",
+            "python:agent_runtime.gunicorn_conf",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "tests.apps.counting:create_app()",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                requests.get(f"{url}/health", timeout=1)
+                break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "gunicorn did not start"
+                time.sleep(0.1)
+        pids = set()
+        for _ in range(60):  # a new connection each time: the workers share the listening socket
+            pids.add(requests.get(f"{url}/ping", timeout=5, headers={"Connection": "close"}).json()["pid"])
+        assert len(pids) >= 2, "the requests were not spread over several workers"
+        text = requests.get(f"{url}/metrics", timeout=5).text
+        total = sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "counting_requests_total" and sample.labels.get("endpoint") == "/ping"
+        )
+        assert total == 60
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
