@@ -164,3 +164,12 @@ def test_keys_create_gives_a_working_credential(stack):
     assert again.returncode != 0
     assert "already exists" in again.stderr
     assert "Traceback" not in again.stderr
+
+
+def test_a_large_utf8_request_within_the_limit_goes_through(stack, quickstart):
+    """60 KB of UTF-8 (within Orbit's 64 KiB) must reach Axon whole: Orbit forwards it without escaping it to
+    three times its size."""
+    body = json.dumps(body_of(note="é" * 29_000), ensure_ascii=False).encode()
+    assert 55_000 < len(body) < 64 * 1024
+    response = send(signed(f"{stack.url('orbit')}/dispatch", quickstart, body))
+    assert response.status_code == 200, response.text

@@ -15,6 +15,7 @@ from moto.server import ThreadedMotoServer
 
 from agent_runtime.keys import create_client_key, ensure_signing_key
 from agent_runtime.names import Names
+from agent_runtime.sigv4 import Credential
 from tests.conftest import free_ports
 from tests.signing import sign_request
 
@@ -180,3 +181,24 @@ def test_a_sane_allow_does_reach_axon(orbit):
     assert CountingAxon.hits == before + 1
     # The counting Axon answers without a message: Orbit does not pretend that was a success.
     assert response.status_code == 503
+
+
+def test_unreadable_keys_mean_503_not_500(monkeypatch):
+    """Secrets Manager unreachable before the first key load: Orbit cannot check the signature, so it refuses,
+    with the contract's 503 (not a 500)."""
+    (dead_port,) = free_ports(1)
+    for key, value in {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{dead_port}",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",  # pragma: allowlist secret (the emulator's fake key)
+        "AWS_REGION": "us-east-1",
+        "PROJECT_NAME": NAMES.project,
+    }.items():
+        monkeypatch.setenv(key, value)
+    from orbit.app import create_app
+
+    app = create_app({"TESTING": True})
+    key = Credential("AKARNOTLOADED", "whatever", "someone")
+    response = _dispatch(app.test_client(), key)
+    assert response.status_code == 503
+    assert response.get_json()["code"] == "SERVICE_UNAVAILABLE"

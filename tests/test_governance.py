@@ -206,6 +206,17 @@ def test_rate_limited_per_ip(handler, store):
     assert handler.lambda_handler(event(source_ip="10.0.0.8"), Context())["outcome"] == "allow"
 
 
+def test_one_client_cannot_use_up_the_global_limit(handler, store):
+    store.commit(parse_policies(FORBID))
+    store.set_limits(Limits(20, 5, 1000))
+    outcomes = [handler.lambda_handler(event("bob"), Context())["outcome"] for _ in range(30)]
+    assert outcomes[:5] == ["deny"] * 5  # counted: bob's calls are refused by the forbid...
+    assert set(outcomes[5:]) == {"rate_limited"}  # ...then by his own limit
+    answer = handler.lambda_handler(event("alice"), Context())
+    assert answer["outcome"] == "allow", answer  # the global budget (20) was not spent on bob's refusals
+    assert answer["rate_limit"]["scope"] != "global" or answer["rate_limit"]["remaining"] >= 10
+
+
 def test_the_configuration_is_read_at_most_once_per_refresh_interval(handler, store, monkeypatch):
     handler.runtime().config_refresh_seconds = 60
     reads = []

@@ -65,3 +65,30 @@ def test_sigterm_lets_the_in_flight_request_finish(tmp_path: Path):
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def test_several_workers_with_a_per_process_replay_store_refuse_to_start():
+    """However the worker count is given (-w, GUNICORN_CMD_ARGS), a per-process replay store with several workers
+    would let a replay through on another worker: gunicorn must refuse to start."""
+    (port,) = free_ports(1)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "ORBIT_REPLAY_STORE": "memory"}
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "--config",
+            "python:agent_runtime.gunicorn_conf",
+            "-w",
+            "3",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "tests.apps.slow:create_app()",
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert "REPLAY_STORE=memory needs GUNICORN_WORKERS=1" in result.stderr + result.stdout

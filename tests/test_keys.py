@@ -189,3 +189,41 @@ def test_rotation_refuses_foreign_secrets(sm):
     sm.create_secret(Name="someone-else/key", SecretString="{}")
     with pytest.raises(key_rotation.RotationError, match="not a secret of"):
         key_rotation.rotate_now(sm, "someone-else/key", NAMES)
+
+
+class SlowSource:
+    """A source that takes a while, counting its full loads."""
+
+    def __init__(self, credential: Credential) -> None:
+        self.credential = credential
+        self.loads = 0
+        self.lock = threading.Lock()
+
+    def load_all(self):
+        with self.lock:
+            self.loads += 1
+        import time
+
+        time.sleep(0.2)
+        return {"s": [self.credential]}
+
+    def load_one(self, secret_id):
+        return [self.credential]
+
+
+def test_one_reload_at_a_time_and_the_others_use_the_cached_keys():
+    credential = Credential("AKARHERD", "s", "alice")
+    source = SlowSource(credential)
+    clock = Clock()
+    cache = keys.KeyCache(source, ttl_seconds=30, clock=clock)
+    assert cache.candidates("AKARHERD")
+    assert source.loads == 1
+    clock.now += 31  # every cached key is now stale
+    found: list[bool] = []
+    threads = [threading.Thread(target=lambda: found.append(bool(cache.candidates("AKARHERD")))) for _ in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert found == [True] * 16
+    assert source.loads == 2  # one reload for sixteen concurrent requests

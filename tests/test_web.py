@@ -6,7 +6,8 @@ import pytest
 from flask import Flask
 
 from agent_runtime.errors import ApiError
-from agent_runtime.web import init_service
+from agent_runtime.metrics import init_metrics
+from agent_runtime.web import init_service, json_object
 
 
 @pytest.fixture
@@ -14,6 +15,7 @@ def client():
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 100
     init_service(app, "test")
+    init_metrics(app, "webtest")
 
     @app.post("/echo")
     def echo():
@@ -85,3 +87,19 @@ def test_health_shape(client):
     body = client.get("/health").get_json()
     assert set(body) == {"status", "service", "timestamp", "version"}
     assert (body["status"], body["service"]) == ("healthy", "test")
+
+
+def test_made_up_methods_do_not_grow_the_metric_labels(client):
+    for method in ("FOOBAR", "BAZQUX", "GET"):
+        client.open("/health", method=method)
+    text = client.get("/metrics").get_data(as_text=True)
+    assert "FOOBAR" not in text
+    assert "BAZQUX" not in text
+    assert 'method="other"' in text
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000, b'{"a":' * 50_000, b"\xff", b"[1, 2]", b"null"])
+def test_bodies_that_are_not_json_objects_are_400(body):
+    with pytest.raises(ApiError) as raised:
+        json_object(body)
+    assert (raised.value.status_code, raised.value.code) == (400, "VALIDATION_ERROR")

@@ -37,7 +37,8 @@ def _replay_store() -> str:
 
 
 def on_starting(server):
-    if workers > 1 and _replay_store() == "memory":
+    # server.cfg, not this module's `workers`: -w and GUNICORN_CMD_ARGS can change the number too.
+    if server.cfg.workers > 1 and _replay_store() == "memory":
         # A per-process replay store cannot see a replay sent to another worker: refuse to start open.
         raise SystemExit("REPLAY_STORE=memory needs GUNICORN_WORKERS=1; use REPLAY_STORE=dynamodb")
     multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")

@@ -160,6 +160,7 @@ class KeyCache:
         self._burst = refresh_burst
         self._clock = clock
         self._lock = threading.Lock()
+        self._reload_lock = threading.Lock()
         self._by_id: dict[str, list[Credential]] = {}
         self._secret_of: dict[str, str] = {}
         for credential in seed:
@@ -183,22 +184,32 @@ class KeyCache:
         self.reloads += 1
 
     def _ensure_fresh(self) -> None:
+        """Reload when stale. One reload at a time: while it runs, the other requests use the cached keys (or,
+        before the first load, wait for it)."""
         with self._lock:
-            stale = self._loaded_at is None or self._clock() - self._loaded_at > self._ttl
-        if not stale:
+            if self._loaded_at is not None and self._clock() - self._loaded_at <= self._ttl:
+                return
+            have_keys = bool(self._by_id)
+        if not self._reload_lock.acquire(blocking=not have_keys):
             return
         try:
-            loaded = self._source.load_all()
-        except Exception:
             with self._lock:
-                if self._loaded_at is None and not self._by_id:
-                    raise
-                # Keep serving the keys we have: an outage of Secrets Manager must not refuse every request.
-                log.exception("key reload failed; serving cached keys", extra={"event": "key_cache_stale"})
-                self._loaded_at = self._clock()
-            return
-        with self._lock:
-            self._install(loaded)
+                if self._loaded_at is not None and self._clock() - self._loaded_at <= self._ttl:
+                    return  # another thread reloaded while this one waited
+            try:
+                loaded = self._source.load_all()
+            except Exception:
+                with self._lock:
+                    if self._loaded_at is None and not self._by_id:
+                        raise
+                    # Keep serving the keys we have: an outage of Secrets Manager must not refuse every request.
+                    log.exception("key reload failed; serving cached keys", extra={"event": "key_cache_stale"})
+                    self._loaded_at = self._clock()
+                return
+            with self._lock:
+                self._install(loaded)
+        finally:
+            self._reload_lock.release()
 
     def candidates(self, access_key_id: str) -> list[Credential]:
         """The credentials to try for this key id; an unknown id causes one rate-limited full reload."""

@@ -43,6 +43,7 @@ LATENCY_BUCKETS = (
     5.0,
 )
 _lock = threading.Lock()
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 @cache
@@ -83,9 +84,11 @@ def init_metrics(app: Flask, prefix: str) -> None:
 
     @app.after_request
     def _count(response: Response) -> Response:
-        # Label by route template, not raw path, so that scanners cannot explode the label set.
+        # Label by route template and known methods, not by what the client sent, so that nobody can grow the
+        # label set (gunicorn accepts any method name).
         endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"
-        requests_total.labels(request.method, endpoint, str(response.status_code)).inc()
+        method = request.method if request.method in _METHODS else "other"
+        requests_total.labels(method, endpoint, str(response.status_code)).inc()
         started = g.get("metrics_started")
         if started is not None:
             duration.labels(endpoint).observe(time.perf_counter() - started)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -12,9 +13,9 @@ from flask import Blueprint, Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 import agent_runtime
-from agent_runtime.errors import ERROR_CODES, ApiError, utc_timestamp
+from agent_runtime.errors import ERROR_CODES, ApiError, service_unavailable, utc_timestamp, validation_error
 from agent_runtime.logs import correlation_id_var
-from agent_runtime.sigv4 import RawRequest
+from agent_runtime.sigv4 import RawRequest, SigV4Verifier, VerifiedRequest
 
 log = logging.getLogger("agent_runtime.access")
 
@@ -24,7 +25,6 @@ _HTTP_CODES = {
     400: "VALIDATION_ERROR",
     404: "NOT_FOUND",
     405: "METHOD_NOT_ALLOWED",
-    411: "VALIDATION_ERROR",
     413: "PAYLOAD_TOO_LARGE",
     415: "UNSUPPORTED_MEDIA_TYPE",
     429: "RATE_LIMIT_EXCEEDED",
@@ -53,6 +53,35 @@ def raw_request(body: bytes) -> RawRequest:
         elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
             headers[key.replace("_", "-").lower()] = value
     return RawRequest(environ.get("REQUEST_METHOD", "GET"), raw_path, raw_query, headers, body)
+
+
+def authenticate(verifier: SigV4Verifier, body: bytes, refusals: Any) -> VerifiedRequest:
+    """Verify the request's signature: 401 with the contract's code, or 503 when the key or replay store cannot
+    answer (fail closed: nothing is accepted without a check). `refusals` counts refusals by code."""
+    try:
+        return verifier.verify(raw_request(body))
+    except ApiError as exc:
+        refusals.labels(exc.code).inc()
+        log.info(
+            "authentication refused",
+            extra={"event": "auth_refused", "code": exc.code, "reason": getattr(exc, "reason", "")},
+        )
+        raise
+    except Exception as exc:  # Secrets Manager or the replay store failed: no way to decide, so refuse
+        refusals.labels("SERVICE_UNAVAILABLE").inc()
+        log.exception("authentication could not be checked", extra={"event": "auth_unavailable"})
+        raise service_unavailable("Authentication is unavailable; try again later") from exc
+
+
+def json_object(body: bytes) -> dict[str, Any]:
+    """The body as a JSON object, or a 400 that says what is wrong with it (never a 500)."""
+    try:
+        data = json.loads(body or b"null")
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise validation_error("Request body is not valid JSON", "body", "invalid JSON") from None
+    if not isinstance(data, dict):
+        raise validation_error("Request body must be a JSON object", "body", "not an object")
+    return data
 
 
 def _error_response(error: ApiError) -> Response:

@@ -101,7 +101,7 @@ def revoke(name: str, yes: bool) -> None:
         key_store.revoke_client_key(tgt.client("secretsmanager"), tgt.names, name)
     except key_store.KeyAdminError as exc:
         raise AgentctlError(str(exc), EXIT_REFUSED) from exc
-    click.echo(f"revoked every key of {name}; Orbit refuses them once its key cache refreshes (at most 60 s)")
+    click.echo(f"revoked every key of {name}; Orbit refuses them once its key cache refreshes (at most 30 s)")
 
 
 @keys.command("rotate-service")

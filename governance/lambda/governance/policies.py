@@ -251,38 +251,61 @@ class CompiledPolicySet:
     """A policy-set version, parsed once. Evaluates on the slice of policies that can match the request.
 
     Slicing keeps evaluation cost flat as the set grows: a policy whose principal or action scope is
-    `== <another entity>` cannot match, so it is left out of the handle built (once, LRU-cached) for each
-    (principal, intent). Anything else (`in`, `is`, conditions) stays in the slice, so slicing never
-    changes a decision.
+    `== <another entity>` cannot match, so it is left out of the set evaluated for a (principal, intent).
+    Anything else (`in`, `is`, conditions) stays in the slice, so slicing never changes a decision.
+
+    Two bounded LRU caches: (principal, intent) -> the ids of its slice (small tuples), and ids -> the parsed
+    handle. Requests whose slices hold the same policies share one handle, so intents a client makes up cost a
+    tuple each, not a parsed policy set each.
     """
 
     version: int
     policies: list[Policy]
-    cache_size: int = 4096
-    _slices: OrderedDict[tuple[str, str, str], Any] = field(default_factory=OrderedDict, init=False, repr=False)
+    selection_cache_size: int = 8192
+    handle_cache_size: int = 512
+    _selections: OrderedDict[tuple[str, str, str], tuple[str, ...]] = field(
+        default_factory=OrderedDict, init=False, repr=False
+    )
+    _handles: OrderedDict[tuple[str, ...], Any] = field(default_factory=OrderedDict, init=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
+
+    @staticmethod
+    def _cached(cache: OrderedDict, key: Any) -> Any:
+        value = cache.get(key)
+        if value is not None:
+            cache.move_to_end(key)
+        return value
+
+    @staticmethod
+    def _store(cache: OrderedDict, key: Any, value: Any, size: int) -> None:
+        cache[key] = value
+        if len(cache) > size:
+            cache.popitem(last=False)
 
     def _slice(self, principal: str, intent: str, mode: str) -> Any:
         key = (principal, intent, mode)
         with self._lock:
-            handle = self._slices.get(key)
-            if handle is not None:
-                self._slices.move_to_end(key)
-                return handle
-        chosen = {
-            p.policy_id: p.json
-            for p in self.policies
-            if (mode == SHADOW or p.mode == ENFORCE)
-            and not _scope_excludes(p.json.get("principal", {}), "Client", principal)
-            and not _scope_excludes(p.json.get("action", {}), "Action", intent)
-        }
-        handle = cedarpy.PolicySet.from_json_str(
-            json.dumps({"staticPolicies": chosen, "templates": {}, "templateLinks": []})
-        )
+            ids = self._cached(self._selections, key)
+        if ids is None:
+            ids = tuple(
+                p.policy_id
+                for p in self.policies
+                if (mode == SHADOW or p.mode == ENFORCE)
+                and not _scope_excludes(p.json.get("principal", {}), "Client", principal)
+                and not _scope_excludes(p.json.get("action", {}), "Action", intent)
+            )
+            with self._lock:
+                self._store(self._selections, key, ids, self.selection_cache_size)
         with self._lock:
-            self._slices[key] = handle
-            if len(self._slices) > self.cache_size:
-                self._slices.popitem(last=False)
+            handle = self._cached(self._handles, ids)
+        if handle is None:
+            by_id = {p.policy_id: p.json for p in self.policies}
+            chosen = {policy_id: by_id[policy_id] for policy_id in ids}
+            handle = cedarpy.PolicySet.from_json_str(
+                json.dumps({"staticPolicies": chosen, "templates": {}, "templateLinks": []})
+            )
+            with self._lock:
+                self._store(self._handles, ids, handle, self.handle_cache_size)
         return handle
 
     @property

@@ -1,9 +1,10 @@
 """Rate limits counted in DynamoDB, so that they hold across every Lambda instance.
 
 Fixed one-minute windows: one counter item per scope and window (`global#<window>`, `principal#<name>#<window>`,
-`ip#<address>#<window>`), incremented atomically with UpdateItem ADD and expired by DynamoDB's TTL. Every
-call counts, including refused ones, so a client hammering past its limit stays limited until the window
-turns.
+`ip#<address>#<window>`), incremented atomically with UpdateItem ADD and expired by DynamoDB's TTL. A call counts
+against its principal and its source IP even when refused, so a client hammering past its limit stays limited
+until the window turns; but a call refused by its own principal or IP limit is taken back from the global count,
+so that one client cannot use up everyone's global budget.
 """
 
 from __future__ import annotations
@@ -38,13 +39,13 @@ class RateLimiter:
         # The three counters are independent items: update them concurrently, one round trip of latency.
         self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="ratelimit")
 
-    def _increment(self, key: str, expires_at: int) -> int:
+    def _increment(self, key: str, expires_at: int, by: int = 1) -> int:
         response = self.dynamodb.update_item(
             TableName=self.table,
             Key={"pk": {"S": key}},
-            UpdateExpression="ADD #n :one SET #ttl = if_not_exists(#ttl, :ttl)",
+            UpdateExpression="ADD #n :by SET #ttl = if_not_exists(#ttl, :ttl)",
             ExpressionAttributeNames={"#n": "count", "#ttl": TTL_ATTRIBUTE},
-            ExpressionAttributeValues={":one": {"N": "1"}, ":ttl": {"N": str(expires_at)}},
+            ExpressionAttributeValues={":by": {"N": str(by)}, ":ttl": {"N": str(expires_at)}},
             ReturnValues="UPDATED_NEW",
         )
         return int(response["Attributes"]["count"]["N"])
@@ -65,6 +66,8 @@ class RateLimiter:
             for (scope, _, limit), count in zip(scopes, counts, strict=True)
         ]
         refused = [r for r in results if not r.allowed]
+        if any(r.scope != "global" for r in refused):
+            self._increment(scopes[0][1], expires_at, by=-1)  # refused by its own limit: not on everyone's budget
         if refused:
             return min(refused, key=lambda r: r.limit)
         return min(results, key=lambda r: (r.remaining, r.limit))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -19,9 +18,9 @@ from agent_runtime.metrics import counter, histogram, init_metrics
 from agent_runtime.names import INTENT_RE, Names
 from agent_runtime.replay import make_replay_store
 from agent_runtime.sigv4 import ReplayGuard, SigV4Verifier, VerifiedRequest
-from agent_runtime.web import correlation_id, init_service, raw_request
+from agent_runtime.web import authenticate, correlation_id, init_service, json_object
 from axon import config as axon_config
-from axon.engines import HEARTBEAT, Engine, EngineError, make_engine
+from axon.engines import HEARTBEAT, Engine, EngineError, EngineRejected, make_engine
 
 ORBIT_SIGNING_SERVICE = "axon"
 log = logging.getLogger("axon.reason")
@@ -45,24 +44,11 @@ class Services:
 def _verify_orbit() -> tuple[VerifiedRequest, bytes]:
     services: Services = current_app.extensions["axon"]
     body = request.get_data(cache=True)
-    try:
-        return services.verifier.verify(raw_request(body)), body
-    except ApiError as exc:
-        auth_failures_total.labels(exc.code).inc()
-        log.info(
-            "authentication refused",
-            extra={"event": "auth_refused", "code": exc.code, "reason": getattr(exc, "reason", "")},
-        )
-        raise
+    return authenticate(services.verifier, body, auth_failures_total), body
 
 
 def _parse_reason(body: bytes) -> tuple[str, dict[str, Any], str]:
-    try:
-        data = json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise validation_error("Request body is not valid JSON", "body", "invalid JSON") from None
-    if not isinstance(data, dict):
-        raise validation_error("Request body must be a JSON object", "body", "not an object")
+    data = json_object(body)
     intent, context, principal = data.get("intent"), data.get("context", {}), data.get("principal")
     if not isinstance(intent, str) or not INTENT_RE.match(intent):
         raise validation_error("intent is missing or invalid", "intent", "invalid value")
@@ -76,32 +62,32 @@ def _parse_reason(body: bytes) -> tuple[str, dict[str, Any], str]:
 def _check_receipt(services: Services, intent: str, context: dict[str, Any], principal: str) -> receipts.Receipt:
     token = request.headers.get(receipts.RECEIPT_HEADER, "")
     digest = receipts.request_digest(intent, context)
+
+    def verify() -> receipts.Receipt:
+        return receipts.verify(
+            token,
+            services.receipt_keys.keys(),
+            principal=principal,
+            intent=intent,
+            digest=digest,
+            replay_guard=services.receipt_guard,
+        )
+
     try:
         try:
-            return receipts.verify(
-                token,
-                services.receipt_keys.keys(),
-                principal=principal,
-                intent=intent,
-                digest=digest,
-                replay_guard=services.receipt_guard,
-            )
+            return verify()
         except receipts.ReceiptError as first:
             # Governance may have rotated its key pair: reload once, then judge again.
             if str(first) != "receipt signature is not Governance's" or not services.receipt_keys.reload_after_miss():
                 raise
-            return receipts.verify(
-                token,
-                services.receipt_keys.keys(),
-                principal=principal,
-                intent=intent,
-                digest=digest,
-                replay_guard=services.receipt_guard,
-            )
+            return verify()
     except receipts.ReceiptError as exc:
         receipt_rejections_total.inc()
         log.warning("receipt refused: %s", exc, extra={"event": "receipt_refused", "reason": str(exc)})
         raise ApiError(403, "GOVERNANCE_DENIED", "No valid governance receipt for this request") from exc
+    except Exception as exc:  # the public key or the replay store cannot be read: refuse, do not guess
+        log.exception("receipt could not be checked", extra={"event": "receipt_unavailable"})
+        raise service_unavailable("The governance receipt cannot be checked now; try again later") from exc
 
 
 @bp.get("/reason")
@@ -125,6 +111,9 @@ def reason() -> ResponseReturnValue:
     with engine_seconds.labels(services.engine.name).time():
         try:
             message = services.engine.reason(intent, context)
+        except EngineRejected as exc:
+            log.info("engine rejected the request: %s", exc, extra={"event": "engine_rejected"})
+            raise validation_error(f"The reasoning engine rejected the request: {exc}", "context", "rejected") from exc
         except EngineError as exc:
             log.error("engine failed: %s", exc, extra={"event": "engine_error"})
             raise service_unavailable("The reasoning engine is unavailable") from exc

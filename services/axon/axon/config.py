@@ -12,7 +12,8 @@ def defaults(names: Names) -> dict[str, Any]:
         "ENVIRONMENT": "local",
         "ENGINE": "builtin",
         "BEDROCK_MODEL_ID": "",
-        "MAX_BODY_BYTES": 64 * 1024,
+        # Orbit's 64 KiB body plus what Orbit adds around it (principal, decision id).
+        "MAX_BODY_BYTES": 72 * 1024,
         "MAX_CLOCK_SKEW_SECONDS": 300,
         "REPLAY_STORE": "memory",
         "REPLAY_TABLE": names.replay_table,

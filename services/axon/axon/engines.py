@@ -5,11 +5,22 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol
 
+from botocore.exceptions import ClientError
+
 HEARTBEAT = "Axon heartbeat OK"
 
 
 class EngineError(Exception):
-    """The engine could not answer (a model error, a timeout): Axon answers 503."""
+    """The engine could not answer (a model error, a timeout, throttling): Axon answers 503."""
+
+
+class EngineRejected(Exception):
+    """The engine refused this request itself (too long, filtered): Axon answers 400, and the circuit breaker in
+    front of Axon does not count it, so one client cannot open the circuit for everyone."""
+
+
+# Bedrock errors caused by the request rather than by the service.
+_REJECTIONS = {"ValidationException"}
 
 
 class Engine(Protocol):
@@ -53,8 +64,15 @@ class BedrockEngine:
                 inferenceConfig={"maxTokens": self._max_tokens},
             )
             parts = response["output"]["message"]["content"]
-        except Exception as exc:  # botocore errors, throttling, a malformed answer
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if code in _REJECTIONS:
+                raise EngineRejected(code) from exc
+            raise EngineError(f"bedrock converse failed: {code}") from exc
+        except Exception as exc:  # connection errors, timeouts, a malformed answer
             raise EngineError(f"bedrock converse failed: {type(exc).__name__}") from exc
+        if response.get("stopReason") == "content_filtered":
+            raise EngineRejected("content filtered")
         answer = "".join(part.get("text", "") for part in parts if isinstance(part, dict))
         if not answer:
             raise EngineError("bedrock returned no text")

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
-import pybreaker
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from agent_runtime.breaker import CircuitBreaker, CircuitOpen
 from agent_runtime.keys import KeyCache
 from agent_runtime.metrics import gauge
 from agent_runtime.receipts import RECEIPT_HEADER
@@ -42,14 +41,12 @@ class AxonAnswer:
     body: dict[str, Any]
 
 
-class _CircuitGauge(pybreaker.CircuitBreakerListener):
-    def state_change(self, cb: pybreaker.CircuitBreaker, old_state: Any, new_state: Any) -> None:
-        state = new_state.name if new_state is not None else "closed"
-        circuit_state.set(_CIRCUIT_STATES.get(state, 0))
-        log.warning("axon circuit %s", state, extra={"event": "circuit_state", "state": state})
-
-
 circuit_state = gauge("orbit_axon_circuit_state", "Axon circuit breaker: 0 closed, 1 open, 2 half-open")
+
+
+def _circuit_changed(state: str) -> None:
+    circuit_state.set(_CIRCUIT_STATES[state])
+    log.warning("axon circuit %s", state, extra={"event": "circuit_state", "state": state})
 
 
 class AxonClient:
@@ -68,7 +65,6 @@ class AxonClient:
         self._keys = signing_keys
         self._region = region
         self._timeout = (connect_timeout_seconds, timeout_seconds)
-        self._reset_seconds = reset_seconds
         self._session = requests.Session()
         # No proxy from the environment between Orbit and Axon (and no per-call lookup of proxy settings).
         self._session.trust_env = False
@@ -76,16 +72,14 @@ class AxonClient:
         retry = Retry(total=2, connect=2, read=0, status=0, other=0, backoff_factor=0.02, backoff_jitter=0.02)
         self._session.mount("http://", HTTPAdapter(pool_connections=4, pool_maxsize=64, max_retries=retry))
         self._session.mount("https://", HTTPAdapter(pool_connections=4, pool_maxsize=64, max_retries=retry))
-        self._circuit = pybreaker.CircuitMemoryStorage(pybreaker.STATE_CLOSED)
-        self.breaker = pybreaker.CircuitBreaker(
-            fail_max=fail_max,
-            reset_timeout=reset_seconds,
-            listeners=[_CircuitGauge()],
-            name="axon",
-            state_storage=self._circuit,
-        )
+        self.breaker = CircuitBreaker(fail_max, reset_seconds, on_state_change=_circuit_changed)
 
     def _send(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> requests.Response:
+        """One signed request under the circuit breaker: connection failures, timeouts and 5xx count."""
+        with self.breaker.guard(_AxonFailure):
+            return self._send_signed(method, path, body, headers)
+
+    def _send_signed(self, method: str, path: str, body: bytes, headers: dict[str, str]) -> requests.Response:
         url = f"{self._base_url}{path}"
         try:
             response = self._session.request(
@@ -111,19 +105,16 @@ class AxonClient:
 
     def call(self, method: str, path: str, payload: dict[str, Any] | None, headers: dict[str, str]) -> AxonAnswer:
         """Send a signed request. A 401 (Axon already moved to a newer key) reloads the key and retries once."""
-        body = json.dumps(payload).encode() if payload is not None else b""
+        # ensure_ascii=False: UTF-8 text stays its own size (escaping it could triple it past Axon's limit).
+        body = json.dumps(payload, ensure_ascii=False).encode() if payload is not None else b""
         headers = {**headers, **({"Content-Type": "application/json"} if payload is not None else {})}
         try:
-            response = self.breaker.call(self._send, method, path, body, headers)
+            response = self._send(method, path, body, headers)
             if response.status_code == 401:
                 self._keys.invalidate()
-                response = self.breaker.call(self._send, method, path, body, headers)
-        except pybreaker.CircuitBreakerError as exc:
-            opened = self._circuit.opened_at
-            remaining = self._reset_seconds
-            if opened is not None:
-                remaining = max(1.0, self._reset_seconds - (time.time() - opened.timestamp()))
-            raise AxonUnavailable("Axon circuit is open", retry_after=int(remaining + 0.999)) from exc
+                response = self._send(method, path, body, headers)
+        except CircuitOpen as exc:
+            raise AxonUnavailable("Axon circuit is open", retry_after=exc.retry_after) from exc
         except _AxonFailure as exc:
             raise AxonUnavailable(f"Axon call failed: {exc}") from exc
         try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import Any
@@ -14,7 +13,7 @@ from agent_runtime.errors import ApiError, service_unavailable, utc_timestamp, v
 from agent_runtime.metrics import counter, histogram
 from agent_runtime.names import INTENT_RE
 from agent_runtime.receipts import request_digest
-from agent_runtime.web import correlation_id, raw_request
+from agent_runtime.web import authenticate, correlation_id, json_object
 from orbit.axon_client import AxonUnavailable
 from orbit.governance_client import GovernanceDecision, GovernanceUnavailable
 
@@ -33,12 +32,7 @@ auth_failures_total = counter("orbit_auth_failures_total", "Requests refused by 
 
 def parse_dispatch(body: bytes) -> tuple[str, dict[str, Any]]:
     """The request body: {"intent": name, "context": {...}}; anything else is a 400 naming the field."""
-    try:
-        data = json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise validation_error("Request body is not valid JSON", "body", "invalid JSON") from None
-    if not isinstance(data, dict):
-        raise validation_error("Request body must be a JSON object", "body", "not an object")
+    data = json_object(body)
     unknown = sorted(set(data) - {"intent", "context"})
     if unknown:
         raise validation_error(f"Unknown field {unknown[0]!r}", unknown[0], "unknown field")
@@ -94,15 +88,7 @@ def _governance_block(decision: GovernanceDecision) -> dict[str, Any]:
 def dispatch() -> ResponseReturnValue:
     services = current_app.extensions["orbit"]
     body = request.get_data(cache=True)  # bounded by MAX_CONTENT_LENGTH: 413 before anything is hashed
-    try:
-        verified = services.verifier.verify(raw_request(body))
-    except ApiError as exc:
-        auth_failures_total.labels(exc.code).inc()
-        log.info(
-            "authentication refused",
-            extra={"event": "auth_refused", "code": exc.code, "reason": getattr(exc, "reason", "")},
-        )
-        raise
+    verified = authenticate(services.verifier, body, auth_failures_total)
     intent, context = parse_dispatch(body)
     cid = correlation_id()
 
@@ -186,6 +172,11 @@ def dispatch() -> ResponseReturnValue:
         error = service_unavailable("Axon is unavailable; try again later", retry_after=exc.retry_after)
         error.headers.update(headers)
         raise error from exc
+    if answer.status_code == 400 and answer.body.get("code") == "VALIDATION_ERROR":
+        # The reasoning engine refused this request itself (too long, filtered): the client's to fix.
+        error = validation_error(str(answer.body.get("error", "The reasoning engine rejected the request")), "context")
+        error.headers.update(headers)
+        raise error
     if answer.status_code != 200 or not isinstance(answer.body.get("message"), str):
         axon_failures_total.labels(f"http_{answer.status_code}").inc()
         log.error(
