@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -195,13 +194,11 @@ def test_replay_is_refused_and_recorded_only_after_success():
 def test_replay_record_expires_after_the_window():
     clock = {"now": NOW.timestamp()}
     store = MemoryReplayStore(clock=lambda: clock["now"])
-    request = signed()
     assert store.first_use("k", NOW.timestamp() + 301)
     assert not store.first_use("k", NOW.timestamp() + 301)
     clock["now"] += 302
     assert store.first_use("k", clock["now"] + 301)
     assert len(store) == 1
-    assert request  # the request itself is irrelevant here; the store is what expires
 
 
 def test_session_token_signed_is_accepted_and_ignored():
@@ -216,13 +213,3 @@ def test_previous_key_version_accepted_and_retired_refused():
     v = verifier(keys=StaticKeys([KEY, previous]))
     assert v.verify(to_raw(sign_request("POST", URL, BODY, previous, when=NOW))).credential.stage == "AWSPREVIOUS"
     refused(to_raw(sign_request("POST", URL, BODY, retired, when=NOW)), v)
-
-
-def test_verification_is_fast_enough_to_be_measured_not_asserted():
-    # Performance is a benchmark's business (make bench); this only proves the hot path runs without errors.
-    v = verifier(replay_guard=None)
-    request = signed()
-    started = time.perf_counter()
-    for _ in range(10):
-        v.verify(request)
-    assert time.perf_counter() - started >= 0

@@ -170,7 +170,6 @@ class KeyCache:
         self._key_refreshes: dict[str, _Allowance] = {}
         self._refresh_locks: dict[str, threading.Lock] = {}
         self._refreshed_at: dict[str, float] = {}
-        self.reloads = 0
 
     def _install(self, loaded: dict[str, list[Credential]]) -> None:
         by_id: dict[str, list[Credential]] = {}
@@ -181,7 +180,6 @@ class KeyCache:
                 secret_of[credential.access_key_id] = secret_id
         self._by_id, self._secret_of = by_id, secret_of
         self._loaded_at = self._clock()
-        self.reloads += 1
 
     def _ensure_fresh(self) -> None:
         """Reload when stale. One reload at a time: while it runs, the other requests use the cached keys (or,

@@ -12,6 +12,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -308,8 +309,9 @@ class CompiledPolicySet:
                 self._store(self._handles, ids, handle, self.handle_cache_size)
         return handle
 
-    @property
+    @cached_property
     def has_shadow(self) -> bool:
+        """Computed once per version: it is asked on every decision."""
         return any(p.mode == SHADOW for p in self.policies)
 
     def evaluate(

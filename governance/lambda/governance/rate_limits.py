@@ -9,7 +9,6 @@ so that one client cannot use up everyone's global budget.
 
 from __future__ import annotations
 
-import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -71,7 +70,3 @@ class RateLimiter:
         if refused:
             return min(refused, key=lambda r: r.limit)
         return min(results, key=lambda r: (r.remaining, r.limit))
-
-
-def retry_after(reset: int, now: float) -> int:
-    return max(1, math.ceil(reset - now))
