@@ -20,21 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-def _sigv4_suite() -> Path:
-    """The official SigV4 vectors, used in place (never copied): SIGV4_TESTSUITE, or ../shared/vendor beside the
-    checkout, or the workplace's shared folder."""
-    candidates = [
-        Path(os.environ["SIGV4_TESTSUITE"]) if os.environ.get("SIGV4_TESTSUITE") else None,
-        ROOT.parent / "shared" / "vendor" / "aws-sigv4-testsuite",
-        Path("/work/shared/vendor/aws-sigv4-testsuite"),
-    ]
-    for candidate in candidates:
-        if candidate is not None and (candidate / "get-vanilla").is_dir():
-            return candidate
-    raise RuntimeError("the AWS SigV4 test suite is not found: set SIGV4_TESTSUITE to its folder")
-
-
-SIGV4_SUITE = _sigv4_suite()
+# The official SigV4 vectors, copied unchanged into the repository with their license (see its NOTICE).
+SIGV4_SUITE = ROOT / "tests" / "vectors" / "aws-sigv4"
 
 
 @dataclass

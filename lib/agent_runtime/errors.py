@@ -1,4 +1,4 @@
-"""The error contract of design.md §4: every error is JSON with a code, never an HTML page or a traceback."""
+"""The error contract (docs/api.md, "Errors"): every error is JSON with a code, never an HTML page or a traceback."""
 
 from __future__ import annotations
 

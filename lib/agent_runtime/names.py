@@ -1,4 +1,4 @@
-"""Resource names of the naming contract (design.md §4), derived from PROJECT_NAME.
+"""Resource names of the naming contract (docs/architecture.md), derived from PROJECT_NAME.
 
 Terraform declares the same names (infra/); tests/infra keeps the two in step.
 """

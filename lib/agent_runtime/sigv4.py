@@ -3,7 +3,7 @@
 Why hand-written: botocore and requests-aws4auth only *sign*; no maintained Python library verifies SigV4 on
 the server, and re-signing through botocore's signer would canonicalise Flask's decoded view of the request
 instead of the bytes the client signed. The canonicalisation rules here follow the AWS documentation and the
-official test vectors (../shared/vendor/aws-sigv4-testsuite), and reuse botocore's own dot-segment removal so
+official test vectors (tests/vectors/aws-sigv4), and reuse botocore's own dot-segment removal so
 that client and server normalise paths identically.
 
 The verifier is strict where AWS is lax: it requires `host`, `x-amz-date` and every `x-amz-*` header to be

@@ -1,4 +1,4 @@
-"""The official SigV4 test vectors (../shared/vendor/aws-sigv4-testsuite): every case verifies, and every case
+"""The official SigV4 test vectors (tests/vectors/aws-sigv4, copied unchanged): every case verifies, and every case
 with one altered part is refused."""
 
 from __future__ import annotations

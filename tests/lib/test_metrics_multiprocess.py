@@ -44,9 +44,11 @@ def test_metrics_add_up_across_workers(tmp_path: Path):
         deadline = time.monotonic() + 20
         while True:
             try:
-                requests.get(f"{url}/health", timeout=1)
+                requests.get(f"{url}/health", timeout=5)
                 break
-            except requests.ConnectionError:
+            # Connection refused before the master listens; a read timeout while it listens but no worker has
+            # booted yet (a loaded 2-core machine): both mean "not yet".
+            except (requests.ConnectionError, requests.Timeout):
                 assert time.monotonic() < deadline, "gunicorn did not start"
                 time.sleep(0.1)
         pids = set()

@@ -1,4 +1,4 @@
-"""The verifier's rules (../shared/sigv4-checklist.md, D): every forgery refused with 401, never a crash."""
+"""The verifier's rules (docs/security.md, "Authentication"): every forgery refused with 401, never a crash."""
 
 from __future__ import annotations
 
