@@ -70,3 +70,7 @@ def validation_error(message: str, field: str | None = None, issue: str | None =
 def service_unavailable(message: str, retry_after: int | None = None) -> ApiError:
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     return ApiError(503, "SERVICE_UNAVAILABLE", message, headers=headers)
+
+
+def payload_too_large(limit: int) -> ApiError:
+    return ApiError(413, "PAYLOAD_TOO_LARGE", f"Request body is larger than {limit} bytes")

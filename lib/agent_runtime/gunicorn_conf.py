@@ -28,19 +28,24 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 worker_tmp_dir = os.environ.get("GUNICORN_WORKER_TMP_DIR") or None
 
 
-def _replay_store() -> str:
-    for prefix in ("ORBIT_", "AXON_"):
-        value = os.environ.get(f"{prefix}REPLAY_STORE")
-        if value:
-            return value
-    return "memory"
+_SERVICES = ("orbit", "axon")  # the apps with a replay store, and the prefix of their settings
+
+
+def _served_service(server) -> str | None:
+    """`orbit` for `orbit.app:create_app()`: which service this gunicorn serves, so that it reads that service's
+    settings only (Orbit's and Axon's can differ in one environment, as in the local stack)."""
+    uri = getattr(server.app, "app_uri", None) or server.cfg.wsgi_app or ""
+    root = uri.split(":", 1)[0].split(".", 1)[0]
+    return root if root in _SERVICES else None
 
 
 def on_starting(server):
+    service = _served_service(server)
+    variable = f"{(service or '').upper()}_REPLAY_STORE"
     # server.cfg, not this module's `workers`: -w and GUNICORN_CMD_ARGS can change the number too.
-    if server.cfg.workers > 1 and _replay_store() == "memory":
+    if service and server.cfg.workers > 1 and os.environ.get(variable, "memory") == "memory":
         # A per-process replay store cannot see a replay sent to another worker: refuse to start open.
-        raise SystemExit("REPLAY_STORE=memory needs GUNICORN_WORKERS=1; use REPLAY_STORE=dynamodb")
+        raise SystemExit(f"{variable}=memory needs GUNICORN_WORKERS=1; use sqlite (one host) or dynamodb")
     multiproc_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if multiproc_dir:
         shutil.rmtree(multiproc_dir, ignore_errors=True)

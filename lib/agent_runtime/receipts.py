@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 import json
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -27,7 +28,10 @@ from agent_runtime.sigv4 import ReplayGuard
 
 RECEIPT_HEADER = "X-Governance-Receipt"
 DEFAULT_TTL_SECONDS = 30
+#: Whatever a token says, a verifier accepts it for at most this long after it was issued.
+DEFAULT_MAX_LIFETIME_SECONDS = 60
 _MAX_RECEIPT_LENGTH = 4096
+_B64URL = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 class ReceiptError(Exception):
@@ -56,7 +60,14 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Strict base64url without padding: any other character, or a non-canonical encoding, is refused (the
+    standard decoder would skip junk, so that two different tokens would carry the same signature)."""
+    if not _B64URL.match(text):
+        raise ValueError("not base64url")
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise ValueError("not the canonical base64url encoding")
+    return data
 
 
 def generate_key_pair() -> tuple[str, str]:
@@ -130,10 +141,14 @@ def verify(
     replay_guard: ReplayGuard | None,
     clock: Callable[[], float] = time.time,
     leeway_seconds: int = 5,
+    max_lifetime_seconds: int = DEFAULT_MAX_LIFETIME_SECONDS,
 ) -> Receipt:
     """Check signature, expiry, binding and single use; raise ReceiptError otherwise.
 
-    `keys` may hold two public keys during a rotation of Governance's key pair.
+    `keys` may hold two public keys during a rotation of Governance's key pair. A receipt is accepted until its
+    expiry or `max_lifetime_seconds` after it was issued, whichever comes first (a signing key misused to issue
+    long-lived receipts gains nothing), and never when it was issued before a replay guard that forgets on
+    restart started (`not_before`).
     """
     if not token or len(token) > _MAX_RECEIPT_LENGTH or not token.isascii() or token.count(".") != 1:
         raise ReceiptError("malformed receipt")
@@ -164,15 +179,16 @@ def verify(
     except (KeyError, TypeError, ValueError) as exc:
         raise ReceiptError("receipt lacks a claim") from exc
     now = clock()
-    if now > receipt.expires_at + leeway_seconds:
+    valid_until = min(receipt.expires_at, receipt.issued_at + max_lifetime_seconds) + leeway_seconds
+    if now > valid_until:
         raise ReceiptError("receipt expired")
     if receipt.issued_at > now + leeway_seconds:
         raise ReceiptError("receipt issued in the future")
+    if receipt.issued_at < getattr(replay_guard, "not_before", 0.0):
+        raise ReceiptError("receipt issued before this server started (its use records are not kept)")
     if (receipt.principal, receipt.intent, receipt.request_digest) != (principal, intent, digest):
         raise ReceiptError("receipt was issued for another request")
-    if replay_guard is not None and not replay_guard.first_use(
-        f"receipt#{receipt.decision_id}", receipt.expires_at + leeway_seconds
-    ):
+    if replay_guard is not None and not replay_guard.first_use(f"receipt#{receipt.decision_id}", valid_until):
         raise ReceiptError("receipt already used")
     return receipt
 

@@ -44,9 +44,18 @@ log = logging.getLogger(__name__)
 
 
 class SignatureError(ApiError):
-    """A request whose signature cannot be accepted. The client sees only the code; `reason` goes to the log."""
+    """A request whose signature cannot be accepted. The client is told which rule failed (`details.reason`), and
+    for a signature mismatch the canonical request and string to sign the server computed, as AWS does: enough to
+    find the bug in a client's signer, never a secret (neither the key nor the expected signature)."""
 
-    def __init__(self, reason: str, *, code: str = "INVALID_SIGNATURE", message: str | None = None) -> None:
+    def __init__(
+        self,
+        reason: str,
+        *,
+        code: str = "INVALID_SIGNATURE",
+        message: str | None = None,
+        computed: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(
             401,
             code,
@@ -56,6 +65,7 @@ class SignatureError(ApiError):
                 if code == "MISSING_AUTHORIZATION"
                 else "Request signature could not be verified"
             ),
+            details={"reason": reason, **(computed or {})},
         )
         self.reason = reason
 
@@ -240,42 +250,42 @@ class AuthorizationHeader:
 def parse_authorization(value: str) -> AuthorizationHeader:
     """Parse `AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...` strictly."""
     if not value.isascii():
-        raise SignatureError("authorization header is not ASCII")
+        raise SignatureError("the Authorization header is not ASCII")
     algorithm, _, rest = value.strip().partition(" ")
     if algorithm != ALGORITHM:
-        raise SignatureError(f"unsupported algorithm {algorithm[:32]!r}")
+        raise SignatureError(f"algorithm {algorithm[:32]!r} is not supported, expected {ALGORITHM}")
     fields: dict[str, str] = {}
     for part in rest.split(","):
         name, sep, field_value = part.strip().partition("=")
         if not sep or name not in _AUTH_FIELDS:
-            raise SignatureError(f"malformed authorization field {name[:32]!r}")
+            raise SignatureError(f"the Authorization header has a malformed field {name[:32]!r}")
         if name in fields:
-            raise SignatureError(f"duplicated authorization field {name}")
+            raise SignatureError(f"the Authorization header repeats {name}")
         fields[name] = field_value
     missing = [name for name in _AUTH_FIELDS if name not in fields]
     if missing:
-        raise SignatureError(f"authorization header lacks {', '.join(missing)}")
+        raise SignatureError(f"the Authorization header lacks {', '.join(missing)}")
 
     scope = fields["Credential"].split("/")
     if len(scope) != 5 or not all(scope):
-        raise SignatureError("credential scope must have 5 parts")
+        raise SignatureError("the credential must be KEY/DATE/REGION/SERVICE/aws4_request (5 parts)")
     access_key_id, date_stamp, region, service, terminator = scope
 
     signed_headers = tuple(fields["SignedHeaders"].split(";"))
     if not all(signed_headers) or not all(_HEADER_NAME_RE.match(name) for name in signed_headers):
-        raise SignatureError("SignedHeaders must be lowercase header names")
+        raise SignatureError("SignedHeaders must be lowercase header names separated by ';'")
     if list(signed_headers) != sorted(set(signed_headers)):
         raise SignatureError("SignedHeaders must be sorted and unique")
 
     signature = fields["Signature"]
     if not _SIGNATURE_RE.match(signature):
-        raise SignatureError("signature is not 64 lowercase hex characters")
+        raise SignatureError("the signature must be 64 lowercase hex characters")
     return AuthorizationHeader(access_key_id, date_stamp, region, service, terminator, signed_headers, signature)
 
 
 def parse_amz_date(value: str) -> datetime:
     if not _AMZ_DATE_RE.match(value):
-        raise SignatureError("x-amz-date is not YYYYMMDDTHHMMSSZ")
+        raise SignatureError("x-amz-date must be YYYYMMDDTHHMMSSZ (UTC)")
     try:
         return datetime.strptime(value, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     except ValueError as exc:
@@ -301,6 +311,7 @@ class SigV4Verifier:
         replay_guard: ReplayGuard | None,
         max_skew_seconds: int = DEFAULT_MAX_SKEW_SECONDS,
         clock: Callable[[], float] = time.time,
+        allowed_hosts: frozenset[str] = frozenset(),
     ) -> None:
         self.service = service
         self.region = region
@@ -308,6 +319,9 @@ class SigV4Verifier:
         self.replay_guard = replay_guard
         self.max_skew_seconds = max_skew_seconds
         self.clock = clock
+        # The Host values a request may be signed for (empty: any). A request signed for another service that
+        # shares the key (another environment's Axon, say) is then refused even within its time window.
+        self.allowed_hosts = allowed_hosts
 
     def verify(self, request: RawRequest) -> VerifiedRequest:
         headers = request.headers
@@ -315,13 +329,16 @@ class SigV4Verifier:
         if authorization is None:
             if "x-amz-signature" in request.raw_query.lower() or "x-amz-credential" in request.raw_query.lower():
                 raise SignatureError(
-                    "presigned query authentication",
+                    "presigned (query-string) authentication is not accepted",
                     message="Presigned (query-string) authentication is not accepted; sign the Authorization header",
                 )
-            raise SignatureError("no authorization header", code="MISSING_AUTHORIZATION")
+            raise SignatureError("the request has no Authorization header", code="MISSING_AUTHORIZATION")
 
         auth = parse_authorization(authorization)
         self._check_signed_header_policy(auth, headers)
+        if self.allowed_hosts and headers["host"].strip().lower() not in self.allowed_hosts:
+            expected = ", ".join(sorted(self.allowed_hosts))
+            raise SignatureError(f"host {headers['host'][:64]!r} is not this service's (expected {expected})")
         amz_date_text = headers["x-amz-date"].strip()
         amz_date = parse_amz_date(amz_date_text)
         self._check_scope(auth, amz_date)
@@ -330,24 +347,29 @@ class SigV4Verifier:
 
         candidates = self.keys.candidates(auth.access_key_id)
         if not candidates:
-            raise SignatureError("unknown access key")
+            raise SignatureError("unknown access key id")
         scope = f"{auth.date_stamp}/{auth.region}/{auth.service}/{auth.terminator}"
-        to_sign = [
-            string_to_sign(amz_date_text, scope, canonical_request(request, auth.signed_headers, payload_hash, query))
+        canonical_forms = [
+            canonical_request(request, auth.signed_headers, payload_hash, query)
             for query in query_forms(request.raw_query)
         ]
+        to_sign = [string_to_sign(amz_date_text, scope, canonical) for canonical in canonical_forms]
         credential = self._match(candidates, auth, to_sign)
         if credential is None and self.keys.refresh(auth.access_key_id):
             # The key's owner may have rotated it a moment ago: judge again with what the store holds now.
             credential = self._match(self.keys.candidates(auth.access_key_id), auth, to_sign)
         if credential is None:
             log.debug("sigv4 mismatch", extra={"access_key_id": auth.access_key_id})
-            raise SignatureError("signature mismatch")
+            raise SignatureError(
+                "signature does not match: check the secret key and the canonical request",
+                computed={"canonical_request": canonical_forms[0], "string_to_sign": to_sign[0]},
+            )
 
         if self.replay_guard is not None:
+            self._check_started(amz_date)
             expires_at = amz_date.timestamp() + self.max_skew_seconds + 1
             if not self.replay_guard.first_use(f"sigv4#{auth.signature}", expires_at):
-                raise SignatureError("replayed signature")
+                raise SignatureError("this signature was already used: sign every request anew")
         return VerifiedRequest(credential, auth.signature, amz_date, auth.signed_headers)
 
     @staticmethod
@@ -366,28 +388,46 @@ class SigV4Verifier:
         signed = set(auth.signed_headers)
         for required in ("host", "x-amz-date"):
             if required not in signed:
-                raise SignatureError(f"{required} is not signed")
+                raise SignatureError(f"signed headers must include {required}")
         for name in headers:
-            if name.startswith("x-amz-") and name not in signed:
-                raise SignatureError(f"{name} is present but not signed")
+            # An unsigned x-amz-content-sha256 is tolerated (aws-requests-auth sends it unsigned, and AWS accepts
+            # it): it declares nothing the signature does not already bind, and _payload_hash refuses it unless it
+            # is the hash of the body received. Any other x-amz-* header, a security token above all, must be signed.
+            if name.startswith("x-amz-") and name not in signed and name != "x-amz-content-sha256":
+                raise SignatureError(f"header {name} is present but not signed")
         for name in auth.signed_headers:
             if name not in headers:
                 raise SignatureError(f"signed header {name} is missing from the request")
 
     def _check_scope(self, auth: AuthorizationHeader, amz_date: datetime) -> None:
         if auth.terminator != "aws4_request":
-            raise SignatureError("credential scope terminator is not aws4_request")
+            raise SignatureError(f"credential scope terminator {auth.terminator[:32]!r}, expected aws4_request")
         if auth.service != self.service:
-            raise SignatureError(f"credential scope service {auth.service!r} is not {self.service!r}")
+            raise SignatureError(f"credential scope service {auth.service[:32]}, expected {self.service}")
         if auth.region != self.region:
-            raise SignatureError(f"credential scope region {auth.region!r} is not {self.region!r}")
+            raise SignatureError(f"credential scope region {auth.region[:32]}, expected {self.region}")
         if auth.date_stamp != amz_date.strftime("%Y%m%d"):
-            raise SignatureError("credential scope date differs from x-amz-date")
+            raise SignatureError(
+                f"credential scope date {auth.date_stamp[:16]} differs from x-amz-date {amz_date:%Y%m%d}"
+            )
 
     def _check_clock(self, amz_date: datetime) -> None:
-        skew = abs(self.clock() - amz_date.timestamp())
-        if skew > self.max_skew_seconds:
-            raise SignatureError(f"request time is {skew:.0f}s away from the server clock")
+        skew = self.clock() - amz_date.timestamp()
+        if abs(skew) > self.max_skew_seconds:
+            raise SignatureError(
+                f"x-amz-date is {abs(skew):.0f} s {'before' if skew > 0 else 'after'} server time "
+                f"(window {self.max_skew_seconds} s)"
+            )
+
+    def _check_started(self, amz_date: datetime) -> None:
+        """A replay guard that forgets on restart (not_before > 0) cannot tell whether a request signed before
+        the process started was already served: refuse it, so that a restart reopens no replay window."""
+        not_before = getattr(self.replay_guard, "not_before", 0.0)
+        if amz_date.timestamp() < not_before:
+            raise SignatureError(
+                "the request was signed before this server started and its replay records are not kept across "
+                "restarts: sign it again"
+            )
 
     @staticmethod
     def _payload_hash(request: RawRequest) -> str:
@@ -399,7 +439,7 @@ class SigV4Verifier:
         if declared == "UNSIGNED-PAYLOAD" or declared.startswith("STREAMING-"):
             raise SignatureError(f"payload mode {declared[:40]!r} is not accepted; sign the body")
         if not hmac.compare_digest(declared.encode("ascii", errors="replace"), actual.encode("ascii")):
-            raise SignatureError("x-amz-content-sha256 does not match the body")
+            raise SignatureError("x-amz-content-sha256 is not the SHA-256 of the body received")
         return actual
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import time
 import uuid
@@ -13,7 +14,14 @@ from flask import Blueprint, Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 import agent_runtime
-from agent_runtime.errors import ERROR_CODES, ApiError, service_unavailable, utc_timestamp, validation_error
+from agent_runtime.errors import (
+    ERROR_CODES,
+    ApiError,
+    payload_too_large,
+    service_unavailable,
+    utc_timestamp,
+    validation_error,
+)
 from agent_runtime.logs import correlation_id_var
 from agent_runtime.sigv4 import RawRequest, SigV4Verifier, VerifiedRequest
 
@@ -21,6 +29,8 @@ log = logging.getLogger("agent_runtime.access")
 
 CORRELATION_HEADER = "X-Correlation-ID"
 _CORRELATION_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_READ_CHUNK = 64 * 1024
 _HTTP_CODES = {
     400: "VALIDATION_ERROR",
     404: "NOT_FOUND",
@@ -34,6 +44,31 @@ _HTTP_CODES = {
 
 def correlation_id() -> str:
     return g.get("correlation_id") or "unknown"
+
+
+def printable(text: str, limit: int = 512) -> str:
+    """Request data made safe for a log message: control characters escaped (a newline or a terminal escape
+    sequence in a path must not forge a log line), and bounded in length."""
+    return _CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", text[:limit])
+
+
+def read_body(limit: int) -> bytes:
+    """The whole request body, or 413 when it does not end within `limit` bytes: with Content-Length, before
+    reading anything; with chunked transfer encoding, as soon as the limit is passed (never a silent cut)."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise payload_too_large(limit)
+    stream = request.environ["wsgi.input"]
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = stream.read(min(_READ_CHUNK, limit + 1 - size))
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            raise payload_too_large(limit)
+        chunks.append(chunk)
 
 
 def raw_request(body: bytes) -> RawRequest:
@@ -73,10 +108,22 @@ def authenticate(verifier: SigV4Verifier, body: bytes, refusals: Any) -> Verifie
         raise service_unavailable("Authentication is unavailable; try again later") from exc
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:32]} is out of range")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def json_object(body: bytes) -> dict[str, Any]:
-    """The body as a JSON object, or a 400 that says what is wrong with it (never a 500)."""
+    """The body as a JSON object, or a 400 that says what is wrong with it (never a 500). Strict JSON: NaN,
+    Infinity and numbers beyond a double are refused (they would not survive the way on to Axon)."""
     try:
-        data = json.loads(body or b"null")
+        data = json.loads(body or b"null", parse_float=_finite, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise validation_error("Request body is not valid JSON", "body", "invalid JSON") from None
     if not isinstance(data, dict):
@@ -127,15 +174,16 @@ def init_service(app: Flask, service: str) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         started = g.get("started")
         if started is not None and request.path != "/health":
+            path = printable(request.path)
             log.info(
                 "%s %s %s",
-                request.method,
-                request.path,
+                printable(request.method, 16),
+                path,
                 response.status_code,
                 extra={
                     "event": "request",
-                    "method": request.method,
-                    "path": request.path,
+                    "method": printable(request.method, 16),
+                    "path": path,
                     "status": response.status_code,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
                 },

@@ -299,3 +299,26 @@ def test_lambda_package_holds_the_lambda_platform_wheels(tmp_path: Path):
     assert any(n.startswith("cedarpy/") and n.endswith("cpython-312-x86_64-linux-gnu.so") for n in names)
     assert any(n.startswith("cryptography/") and n.endswith(".so") for n in names)
     assert not any("__pycache__" in n for n in names)
+
+
+class FullDisk:
+    """A stdout whose device is full: every write fails, as with ENOSPC."""
+
+    def write(self, text: str) -> int:
+        raise OSError(28, "No space left on device")
+
+    def flush(self) -> None:
+        pass
+
+
+def test_an_audit_record_that_cannot_be_written_turns_an_allow_into_a_denial(handler, monkeypatch, capsys):
+    handler.lambda_handler(event(), Context())  # warm, with a working stdout
+    monkeypatch.setattr("sys.stdout", FullDisk())
+    answer = handler.lambda_handler(event(), Context())
+    monkeypatch.undo()
+    assert (answer["allowed"], answer["outcome"]) == (False, "error")
+    assert answer["reason"] == "Governance could not write the audit record"
+    assert "receipt" not in answer
+    failure = [json.loads(line) for line in capsys.readouterr().err.splitlines() if "audit_write_failed" in line]
+    assert failure[0]["decision_id"] == answer["decision_id"]
+    assert "No space left on device" in failure[0]["error"]

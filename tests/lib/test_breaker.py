@@ -127,8 +127,8 @@ class _FixedKeys:
     def __init__(self, credential: Credential) -> None:
         self.credential = credential
 
-    def load_all(self) -> dict[str, list[Credential]]:
-        return {"orbit": [self.credential]}
+    def versions(self) -> dict[str, tuple[str, ...]]:
+        return {"orbit": ("AWSCURRENT=v1",)}
 
     def load_one(self, secret_id: str) -> list[Credential]:
         return [self.credential]
@@ -151,7 +151,8 @@ def test_orbit_calls_axon_in_parallel():
         )
         answers = []
         threads = [
-            threading.Thread(target=lambda: answers.append(client.reason({"intent": "x"}, "r", "c"))) for _ in range(8)
+            threading.Thread(target=lambda: answers.append(client.reason(b'{"intent": "x"}', "r", "c")))
+            for _ in range(8)
         ]
         started = time.monotonic()
         for thread in threads:

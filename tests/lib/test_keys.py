@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from agent_runtime import key_rotation, keys, receipts
@@ -31,16 +33,35 @@ class CountingSource(keys.SecretsSource):
 
     def __init__(self, sm, **kwargs):
         super().__init__(sm, **kwargs)
-        object.__setattr__(self, "calls", {"all": 0, "one": 0})
+        object.__setattr__(self, "calls", {"list": 0, "one": 0})
+        object.__setattr__(self, "lock", threading.Lock())
 
-    def load_all(self):
-        self.calls["all"] += 1
-        names = keys.list_secret_names(self.sm, self.prefix or "")
-        return {name: keys.read_secret_versions(self.sm, name) for name in names}
+    def versions(self):
+        with self.lock:
+            self.calls["list"] += 1
+        return super().versions()
 
     def load_one(self, secret_id):
-        self.calls["one"] += 1
+        with self.lock:
+            self.calls["one"] += 1
         return super().load_one(secret_id)
+
+
+def run_concurrently(count: int, work) -> list:
+    """`work(i)` in `count` threads started together; their results in order."""
+    results: list = [None] * count
+    barrier = threading.Barrier(count)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        results[i] = work(i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
 
 
 class Clock:
@@ -78,19 +99,65 @@ def test_list_shows_no_secret_and_revoke_deletes(sm):
         keys.revoke_client_key(sm, NAMES, "alice")
 
 
-def test_unknown_key_ids_cause_rate_limited_full_reloads(sm):
+def test_concurrent_first_requests_of_a_new_key_all_find_it(sm):
     keys.create_client_key(sm, NAMES, "alice")
     source = CountingSource(sm, prefix=NAMES.client_secret_prefix)
-    clock = Clock()
-    cache = keys.KeyCache(source, ttl_seconds=300, refresh_interval=1.0, refresh_burst=2, clock=clock)
-    assert cache.candidates("AKARNOPE") == []  # first load (stale cache) plus one miss reload
-    baseline = source.calls["all"]
-    for _ in range(50):
-        assert cache.candidates("AKARNOPE-" + str(_)) == []
-    assert source.calls["all"] - baseline <= 1  # the burst is spent: no more reloads in the same instant
-    clock.now += 1.0
-    bob = keys.create_client_key(sm, NAMES, "bob")
-    assert cache.candidates(bob.access_key_id)[0].principal == "bob"  # a new key is found after one reload
+    cache = keys.KeyCache(source, ttl_seconds=300, refresh_interval=1.0, refresh_burst=1)
+    assert cache.candidates("AKARWARMUP") == []  # first load, plus the budget's one reload for this unknown id
+    bob = keys.create_client_key(sm, NAMES, "bob")  # created after the cache loaded: unknown to it
+    found = run_concurrently(16, lambda _: cache.candidates(bob.access_key_id))
+    assert [c[0].principal if c else None for c in found] == ["bob"] * 16
+    # The budget was spent: the sixteen waited for the next allowed reload and shared it.
+    assert source.calls["list"] == 3
+
+
+def test_a_reload_reads_only_the_secrets_that_changed(sm):
+    for name in ("a1", "a2", "a3", "a4", "a5"):
+        keys.create_client_key(sm, NAMES, name)
+    source = CountingSource(sm, prefix=NAMES.client_secret_prefix)
+    cache = keys.KeyCache(source, ttl_seconds=300, refresh_interval=0.0)
+    assert cache.candidates("AKARNOPE1") == []
+    assert source.calls["one"] == 5
+    new = keys.create_client_key(sm, NAMES, "new")
+    keys.rotate_client_key(sm, NAMES, "a2")
+    keys.revoke_client_key(sm, NAMES, "a3")
+    assert cache.candidates(new.access_key_id)[0].principal == "new"
+    assert source.calls["one"] == 5 + 2  # the new secret and the rotated one; nothing else read again
+    assert [i.principal for i in keys.list_client_keys(sm, NAMES) if cache.candidates(i.access_key_id)] == [
+        "a1",
+        "a2",
+        "a4",
+        "a5",
+        "new",
+    ]
+
+
+def test_a_flood_of_made_up_ids_costs_one_listing_per_interval_and_refuses_no_real_key(sm):
+    keys.create_client_key(sm, NAMES, "alice")
+    source = CountingSource(sm, prefix=NAMES.client_secret_prefix)
+    cache = keys.KeyCache(source, ttl_seconds=300, refresh_interval=0.2, refresh_burst=2, unknown_wait_seconds=2.0)
+    cache.candidates("AKARWARMUP")
+    reads_before = source.calls["one"]
+    created: dict[str, str] = {}
+
+    def request(i: int):
+        if i == 100:  # a real key created in the middle of the flood is found by its first request
+            created["id"] = keys.create_client_key(sm, NAMES, "late").access_key_id
+            return cache.candidates(created["id"])
+        return cache.candidates(f"AKARMADEUP{i:04d}")
+
+    started = time.monotonic()
+    results = run_concurrently(200, request)
+    elapsed = time.monotonic() - started
+    assert [c.principal for c in results[100]] == ["late"]
+    assert all(r == [] for i, r in enumerate(results) if i != 100)
+    # The budget: two at once, then one per 0.2 s; the listings served every waiting request at once.
+    assert source.calls["list"] <= 1 + 2 + elapsed / 0.2 + 1
+    assert source.calls["one"] - reads_before == 1  # only the new secret was ever read
+    listings = source.calls["list"]
+    for _ in range(50):  # a made-up id seen again is answered from the negative cache
+        assert cache.candidates("AKARMADEUP0007") == []
+    assert source.calls["list"] == listings
 
 
 def test_targeted_refresh_after_rotation(sm):
@@ -106,10 +173,10 @@ def test_targeted_refresh_after_rotation(sm):
         rotated.secret_access_key,
         created.secret_access_key,
     ]
-    assert source.calls["one"] == 1
+    assert source.calls["one"] == 2
     clock.now += 0.01
     assert cache.refresh(created.access_key_id) is False  # rate-limited: no call
-    assert source.calls["one"] == 1
+    assert source.calls["one"] == 2
     assert cache.refresh("AKARUNKNOWN") is False  # unknown ids never trigger a targeted reload
 
 
@@ -119,29 +186,32 @@ def test_concurrent_mismatches_share_one_reload(sm):
     cache = keys.KeyCache(source, ttl_seconds=300, refresh_interval=5.0, refresh_burst=1)
     cache.candidates(created.access_key_id)
     keys.rotate_client_key(sm, NAMES, "alice")
-    results: list[bool] = []
-    threads = [threading.Thread(target=lambda: results.append(cache.refresh(created.access_key_id))) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert source.calls["one"] == 1
+    reads = source.calls["one"]
+    results = run_concurrently(8, lambda _: cache.refresh(created.access_key_id))
+    assert source.calls["one"] == reads + 1
     assert results.count(True) >= 1
 
 
-def test_cache_serves_stale_keys_when_secrets_manager_fails(sm):
+def test_stale_keys_are_served_while_secrets_manager_fails_but_never_past_the_bound(sm):
     created = keys.create_client_key(sm, NAMES, "alice")
     clock = Clock()
     source = CountingSource(sm, prefix=NAMES.client_secret_prefix)
-    cache = keys.KeyCache(source, ttl_seconds=10, clock=clock)
+    cache = keys.KeyCache(source, ttl_seconds=10, max_stale_seconds=60, refresh_interval=1.0, clock=clock)
     assert cache.candidates(created.access_key_id)
+    keys.revoke_client_key(sm, NAMES, "alice")
 
-    def broken():
-        raise RuntimeError("Secrets Manager is down")
+    def throttled():
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "ListSecrets")
 
-    object.__setattr__(source, "load_all", broken)
-    clock.now += 11
+    object.__setattr__(source, "versions", throttled)
+    clock.now += 11  # past the TTL: the reload fails, the cached (revoked) key is still served...
     assert cache.candidates(created.access_key_id)[0].principal == "alice"
+    clock.now += 50  # ...but not longer than max_stale after the last successful load: fail closed
+    with pytest.raises(keys.KeyStoreUnavailable):
+        cache.candidates(created.access_key_id)
+    object.__setattr__(source, "versions", lambda: keys.SecretsSource.versions(source))
+    clock.now += 1
+    assert cache.candidates(created.access_key_id) == []  # Secrets Manager answers again: the revocation holds
 
 
 def test_seed_from_env_and_current(sm):
@@ -192,20 +262,18 @@ def test_rotation_refuses_foreign_secrets(sm):
 
 
 class SlowSource:
-    """A source that takes a while, counting its full loads."""
+    """A source that takes a while to list, counting its listings."""
 
     def __init__(self, credential: Credential) -> None:
         self.credential = credential
         self.loads = 0
         self.lock = threading.Lock()
 
-    def load_all(self):
+    def versions(self):
         with self.lock:
             self.loads += 1
-        import time
-
         time.sleep(0.2)
-        return {"s": [self.credential]}
+        return {"s": (f"AWSCURRENT=v{self.loads}",)}
 
     def load_one(self, secret_id):
         return [self.credential]
@@ -219,11 +287,14 @@ def test_one_reload_at_a_time_and_the_others_use_the_cached_keys():
     assert cache.candidates("AKARHERD")
     assert source.loads == 1
     clock.now += 31  # every cached key is now stale
-    found: list[bool] = []
-    threads = [threading.Thread(target=lambda: found.append(bool(cache.candidates("AKARHERD")))) for _ in range(16)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    found = run_concurrently(16, lambda _: bool(cache.candidates("AKARHERD")))
     assert found == [True] * 16
     assert source.loads == 2  # one reload for sixteen concurrent requests
+
+
+def test_concurrent_first_loads_share_one_listing():
+    source = SlowSource(Credential("AKARHERD", "s", "alice"))
+    cache = keys.KeyCache(source, ttl_seconds=30)
+    found = run_concurrently(12, lambda _: bool(cache.candidates("AKARHERD")))
+    assert found == [True] * 12
+    assert source.loads == 1

@@ -105,3 +105,34 @@ def test_previous_public_key_still_verifies_during_rotation():
     keys = [receipts.load_public_key(new_public), PUBLIC]
     assert check(old_token, keys=keys).decision_id == "d-1"
     assert receipts.public_pem_of(new_private) == new_public
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda sig: sig[:10] + "!" + sig[10:],  # junk the lenient decoder would skip
+        lambda sig: sig + "==",  # padding
+        lambda sig: sig[:10] + " " + sig[10:],
+        lambda sig: sig[:-1] + {"A": "B", "Q": "R", "g": "h", "w": "x"}.get(sig[-1], sig[-1]),  # unused bits set
+    ],
+)
+def test_a_signature_part_that_is_not_strict_base64url_is_refused(tamper):
+    body, signature = issue().split(".")
+    tampered = f"{body}.{tamper(signature)}"
+    assert tampered != f"{body}.{signature}"
+    with pytest.raises(receipts.ReceiptError, match="malformed"):
+        check(tampered)
+
+
+def test_a_verifier_caps_the_lifetime_whatever_the_token_says():
+    long_lived = issue(ttl_seconds=3600)
+    assert check(long_lived, now=NOW + 30).decision_id == "d-1"
+    with pytest.raises(receipts.ReceiptError, match="expired"):
+        check(long_lived, now=NOW + receipts.DEFAULT_MAX_LIFETIME_SECONDS + 6)
+
+
+def test_a_receipt_issued_before_a_forgetful_guard_started_is_refused():
+    guard = MemoryReplayStore(clock=lambda: NOW + 2)  # Axon restarted after the receipt was issued
+    with pytest.raises(receipts.ReceiptError, match="before this server started"):
+        check(issue(), guard=guard, now=NOW + 3)
+    assert check(issue(now=NOW + 2, decision_id="d-2"), guard=guard, now=NOW + 3).decision_id == "d-2"

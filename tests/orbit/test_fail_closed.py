@@ -125,11 +125,12 @@ def orbit() -> Iterator[tuple]:
     try:
         from agent_runtime import aws
         from orbit.app import create_app
+        from orbit.config import OrbitSettings
 
         sm = aws.client("secretsmanager")
         ensure_signing_key(sm, NAMES.orbit_signing_key_secret, "orbit")
         client_key = create_client_key(sm, NAMES, "prober")
-        app = create_app({"AXON_URL": f"http://127.0.0.1:{axon_port}", "GOVERNANCE_TIMEOUT_MS": 400, "TESTING": True})
+        app = create_app(OrbitSettings.from_env(axon_url=f"http://127.0.0.1:{axon_port}", governance_timeout_ms=400))
         yield app.test_client(), client_key, behaviour
     finally:
         patch.undo()
@@ -197,7 +198,7 @@ def test_unreadable_keys_mean_503_not_500(monkeypatch):
         monkeypatch.setenv(key, value)
     from orbit.app import create_app
 
-    app = create_app({"TESTING": True})
+    app = create_app()
     key = Credential("AKARNOTLOADED", "whatever", "someone")
     response = _dispatch(app.test_client(), key)
     assert response.status_code == 503

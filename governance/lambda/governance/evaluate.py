@@ -23,6 +23,7 @@ REASON_NO_PERMIT = "No policy permits this request"
 REASON_RATE_LIMITED = "Rate limit exceeded"
 REASON_EVALUATION_ERROR = "Policy evaluation error"
 REASON_ERROR = "Governance error"
+REASON_AUDIT_FAILED = "Governance could not write the audit record"
 
 _SHORT_TEXT = 256
 _ERROR_POLICY_RE = re.compile(r"policy `([^`]+)`")
@@ -86,10 +87,11 @@ class DecisionRequest:
         )
 
     def cedar_context(self, now: datetime, environment: str) -> dict[str, Any]:
+        """What policies may read: only what the client signed (user_id, request_id) or the services set. The
+        correlation id comes from an unsigned header, so it is audited but never a policy input."""
         return {
             "user_id": self.user_id,
             "request_id": self.request_id,
-            "correlation_id": self.correlation_id,
             "source_ip": {"__extn": {"fn": "ip", "arg": self.source_ip}},
             "time": int(now.timestamp()),
             "hour_utc": now.hour,

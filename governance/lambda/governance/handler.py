@@ -1,6 +1,7 @@
 """The governance Lambda: parse the event, read the live configuration, count, decide, sign, audit, answer.
 
-Every invocation ends in exactly one audit event, written before the answer is returned, whatever happens.
+Every invocation ends in exactly one audit event, written before the answer is returned, whatever happens; when the
+audit event cannot be written, the answer is a denial (outcome `error`): no allow leaves unaudited.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from agent_runtime import aws, receipts
-from agent_runtime.logs import configure_logging, correlation_id_var
+from agent_runtime.logs import JsonFormatter, configure_logging, correlation_id_var
 from governance.config import Settings
 from governance.evaluate import (
     ERROR,
+    REASON_AUDIT_FAILED,
     REASON_ERROR,
     SHADOW,
     Decision,
@@ -34,9 +36,32 @@ from governance.policies import CompiledPolicySet
 from governance.rate_limits import RateLimiter
 from governance.store import CONFIG_REFRESH_SECONDS, Config, PolicyStore
 
+
+class _AuditStream(logging.StreamHandler):
+    """Writes each audit record with one write and a flush, to the stdout of the moment, and lets a write error
+    propagate (logging's own handlers swallow it), so that a decision whose audit was lost is not answered."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(JsonFormatter("governance"))
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
+        raise  # called by emit() inside its except block: the write error goes on to the caller
+
+
 configure_logging("governance")
 log = logging.getLogger("governance")
 audit_log = logging.getLogger("governance.audit")
+audit_log.handlers[:] = [_AuditStream()]
+audit_log.propagate = False
 settings = Settings.from_env()
 metrics = Metrics(namespace=settings.metrics_namespace, service="governance")
 
@@ -142,7 +167,7 @@ def decide(event: Any, decision_id: str) -> tuple[Decision, DecisionRequest | No
 
 
 def audit(decision: Decision, request: DecisionRequest | None) -> None:
-    """The one audit event of a decision. Flushed before the answer leaves."""
+    """The one audit event of a decision, written and flushed before the answer leaves; raises when it cannot be."""
     fields: dict[str, Any] = {
         "event": "audit",
         "decision_id": decision.decision_id,
@@ -172,9 +197,6 @@ def audit(decision: Decision, request: DecisionRequest | None) -> None:
         }
     fields.update(decision.extra)
     audit_log.info("governance decision %s", fields["outcome"], extra=fields)
-    for handler in logging.getLogger().handlers:
-        handler.flush()
-    sys.stdout.flush()
 
 
 def record_metrics(decision: Decision) -> None:
@@ -184,8 +206,17 @@ def record_metrics(decision: Decision) -> None:
     metrics.add_metric(name="DecisionLatencyMs", unit=MetricUnit.Milliseconds, value=decision.decision_time_ms)
 
 
-@metrics.log_metrics
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+    try:
+        return handle(event)
+    finally:
+        try:
+            metrics.flush_metrics()
+        except Exception as exc:  # a metric lost is said on stderr; it never turns a decision into an error
+            _say_on_stderr({"event": "metrics_flush_failed", "error": f"{type(exc).__name__}: {exc}"[:300]})
+
+
+def handle(event: Any) -> dict[str, Any]:
     started = time.perf_counter()
     decision_id = str(uuid.uuid4())
     if isinstance(event, (str, bytes)):
@@ -196,6 +227,28 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
     decision, request = decide(event, decision_id)
     decision.decision_id = decision_id
     decision.decision_time_ms = round((time.perf_counter() - started) * 1000, 3)
-    audit(decision, request)
+    try:
+        audit(decision, request)
+    except Exception as exc:
+        decision = Decision(ERROR, False, REASON_AUDIT_FAILED, [], decision.policy_set_version)
+        decision.decision_id = decision_id
+        decision.decision_time_ms = round((time.perf_counter() - started) * 1000, 3)
+        _report_audit_failure(decision_id, exc)
     record_metrics(decision)
     return decision.to_response()
+
+
+def _report_audit_failure(decision_id: str, exc: Exception) -> None:
+    """Said on stderr (stdout is where the audit failed) and counted; neither may hide the denial."""
+    metrics.add_metric(name="AuditWriteFailures", unit=MetricUnit.Count, value=1)
+    _say_on_stderr(
+        {"event": "audit_write_failed", "decision_id": decision_id, "error": f"{type(exc).__name__}: {exc}"[:300]}
+    )
+
+
+def _say_on_stderr(fields: dict[str, Any]) -> None:
+    try:
+        sys.stderr.write(json.dumps({"level": "ERROR", "service": "governance", **fields}) + "\n")
+        sys.stderr.flush()
+    except Exception:  # noqa: S110  # nosec B110 - nothing left to report to
+        pass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,11 +14,11 @@ from agent_runtime.errors import ApiError, service_unavailable, utc_timestamp, v
 from agent_runtime.keys import KeyCache, SecretsSource, seed_from_env
 from agent_runtime.logs import configure_logging
 from agent_runtime.metrics import counter, histogram, init_metrics
-from agent_runtime.names import INTENT_RE, Names
+from agent_runtime.names import INTENT_RE
 from agent_runtime.replay import make_replay_store
 from agent_runtime.sigv4 import ReplayGuard, SigV4Verifier, VerifiedRequest
-from agent_runtime.web import authenticate, correlation_id, init_service, json_object
-from axon import config as axon_config
+from agent_runtime.web import authenticate, correlation_id, init_service, json_object, read_body
+from axon.config import AxonSettings
 from axon.engines import HEARTBEAT, Engine, EngineError, EngineRejected, make_engine
 
 ORBIT_SIGNING_SERVICE = "axon"
@@ -35,6 +34,7 @@ auth_failures_total = counter("axon_auth_failures_total", "Requests refused by a
 
 @dataclass
 class Services:
+    settings: AxonSettings
     verifier: SigV4Verifier
     receipt_keys: receipts.PublicKeyCache
     receipt_guard: ReplayGuard
@@ -43,7 +43,7 @@ class Services:
 
 def _verify_orbit() -> tuple[VerifiedRequest, bytes]:
     services: Services = current_app.extensions["axon"]
-    body = request.get_data(cache=True)
+    body = read_body(services.settings.max_body_bytes)
     return authenticate(services.verifier, body, auth_failures_total), body
 
 
@@ -71,6 +71,7 @@ def _check_receipt(services: Services, intent: str, context: dict[str, Any], pri
             intent=intent,
             digest=digest,
             replay_guard=services.receipt_guard,
+            max_lifetime_seconds=services.settings.receipt_max_lifetime_seconds,
         )
 
     try:
@@ -116,7 +117,10 @@ def reason() -> ResponseReturnValue:
             raise validation_error(f"The reasoning engine rejected the request: {exc}", "context", "rejected") from exc
         except EngineError as exc:
             log.error("engine failed: %s", exc, extra={"event": "engine_error"})
-            raise service_unavailable("The reasoning engine is unavailable") from exc
+            error = service_unavailable("The reasoning engine is unavailable")
+            # Axon itself is healthy: Orbit's circuit breaker does not count this answer against it.
+            error.details = {"component": "engine", "reason": str(exc)[:200]}
+            raise error from exc
     log.info(
         "reasoned",
         extra={
@@ -137,43 +141,42 @@ def reason() -> ResponseReturnValue:
     }
 
 
-def build_services(cfg: dict[str, Any]) -> Services:
+def build_services(settings: AxonSettings) -> Services:
     secrets = aws.client("secretsmanager", connect_timeout=1.0, read_timeout=3.0)
     signing_keys = KeyCache(
-        SecretsSource(secrets, secret_id=cfg["SIGNING_KEY_SECRET"]),
-        ttl_seconds=cfg["KEY_CACHE_TTL_SECONDS"],
-        refresh_interval=cfg["KEY_REFRESH_INTERVAL_SECONDS"],
-        seed=seed_from_env(cfg["SIGNING_KEY"]),
+        SecretsSource(secrets, secret_id=settings.signing_key_secret),
+        ttl_seconds=settings.key_cache_ttl_seconds,
+        max_stale_seconds=settings.key_cache_max_stale_seconds,
+        refresh_interval=settings.key_refresh_interval_seconds,
+        seed=seed_from_env(settings.signing_key),
     )
-    replay = make_replay_store(cfg["REPLAY_STORE"], cfg["REPLAY_TABLE"])
+    replay = make_replay_store(settings.replay_store, table_name=settings.replay_table, db_path=settings.replay_db)
     return Services(
+        settings=settings,
         verifier=SigV4Verifier(
             service=ORBIT_SIGNING_SERVICE,
             region=aws.region(),
             keys=signing_keys,
             replay_guard=replay,
-            max_skew_seconds=cfg["MAX_CLOCK_SKEW_SECONDS"],
+            max_skew_seconds=settings.max_clock_skew_seconds,
+            allowed_hosts=settings.hosts,
         ),
         receipt_keys=receipts.PublicKeyCache(
-            receipts.public_key_loader(secrets, cfg["RECEIPT_PUBLIC_KEY_SECRET"]),
-            seed=cfg["RECEIPT_PUBLIC_KEY"],
+            receipts.public_key_loader(secrets, settings.receipt_public_key_secret),
+            seed=settings.receipt_public_key,
         ),
         receipt_guard=replay,
-        engine=make_engine(cfg["ENGINE"], cfg["BEDROCK_MODEL_ID"]),
+        engine=make_engine(settings.engine, settings.bedrock_model_id, settings.engine_timeout_seconds),
     )
 
 
-def create_app(config: dict[str, Any] | None = None) -> Flask:
+def create_app(settings: AxonSettings | None = None) -> Flask:
     configure_logging("axon")
+    settings = settings or AxonSettings.from_env()
     app = Flask(__name__)
-    app.config.from_mapping(axon_config.defaults(Names.from_env()))
-    app.config["ENVIRONMENT"] = os.environ.get("ENVIRONMENT", app.config["ENVIRONMENT"])
-    app.config.from_prefixed_env("AXON")
-    if config:
-        app.config.from_mapping(config)
-    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     init_service(app, "axon")
     init_metrics(app, "axon")
-    app.extensions["axon"] = build_services(app.config)
+    app.extensions["axon"] = build_services(settings)
     app.register_blueprint(bp)
     return app

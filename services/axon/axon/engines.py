@@ -79,11 +79,14 @@ class BedrockEngine:
         return answer
 
 
-def make_engine(kind: str, model_id: str = "") -> Engine:
+def make_engine(kind: str, model_id: str = "", timeout_seconds: float = 30.0) -> Engine:
     if kind == "builtin":
         return BuiltinEngine()
     if kind == "bedrock":
         from agent_runtime import aws
 
-        return BedrockEngine(aws.client("bedrock-runtime", read_timeout=30.0), model_id)
+        # One attempt bounded by the engine timeout: Orbit waits a little longer than this (ORBIT_AXON_TIMEOUT_MS),
+        # so a slow answer still arrives, and a retry could not fit in the time Orbit gives.
+        client = aws.client("bedrock-runtime", read_timeout=timeout_seconds, max_attempts=1)
+        return BedrockEngine(client, model_id)
     raise ValueError(f"AXON_ENGINE must be 'builtin' or 'bedrock', not {kind!r}")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from typing import Any
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -13,78 +11,80 @@ from agent_runtime import aws
 from agent_runtime.keys import KeyCache, SecretsSource, seed_from_env
 from agent_runtime.logs import configure_logging
 from agent_runtime.metrics import init_metrics
-from agent_runtime.names import Names
 from agent_runtime.replay import make_replay_store
 from agent_runtime.sigv4 import SigV4Verifier
 from agent_runtime.web import init_service
-from orbit import config as orbit_config
 from orbit.axon_client import AxonClient
+from orbit.config import OrbitSettings
 from orbit.dispatch import bp as dispatch_bp
 from orbit.governance_client import GovernanceClient
+from orbit.intents import IntentCatalog
 
 CLIENT_SIGNING_SERVICE = "execute-api"
 
 
 @dataclass
 class Services:
+    settings: OrbitSettings
     verifier: SigV4Verifier
     governance: GovernanceClient
     axon: AxonClient
+    intents: IntentCatalog
 
 
-def build_services(cfg: dict[str, Any]) -> Services:
+def build_services(settings: OrbitSettings) -> Services:
     secrets = aws.client("secretsmanager", connect_timeout=1.0, read_timeout=3.0)
     region = aws.region()
     client_keys = KeyCache(
-        SecretsSource(secrets, prefix=cfg["CLIENT_KEY_PREFIX"]),
-        ttl_seconds=cfg["KEY_CACHE_TTL_SECONDS"],
-        refresh_interval=cfg["KEY_REFRESH_INTERVAL_SECONDS"],
+        SecretsSource(secrets, prefix=settings.client_key_prefix),
+        ttl_seconds=settings.key_cache_ttl_seconds,
+        max_stale_seconds=settings.key_cache_max_stale_seconds,
+        refresh_interval=settings.key_refresh_interval_seconds,
     )
     signing_keys = KeyCache(
-        SecretsSource(secrets, secret_id=cfg["SIGNING_KEY_SECRET"]),
-        ttl_seconds=cfg["KEY_CACHE_TTL_SECONDS"],
-        seed=seed_from_env(cfg["SIGNING_KEY"]),
+        SecretsSource(secrets, secret_id=settings.signing_key_secret),
+        ttl_seconds=settings.key_cache_ttl_seconds,
+        max_stale_seconds=settings.key_cache_max_stale_seconds,
+        seed=seed_from_env(settings.signing_key),
     )
-    timeout = cfg["GOVERNANCE_TIMEOUT_MS"] / 1000
+    timeout = settings.governance_timeout_ms / 1000
     # One attempt: a governance call that timed out may still have counted against a rate limit.
     lambda_client = aws.client("lambda", connect_timeout=min(timeout, 1.0), read_timeout=timeout, max_attempts=1)
     return Services(
+        settings=settings,
         verifier=SigV4Verifier(
             service=CLIENT_SIGNING_SERVICE,
             region=region,
             keys=client_keys,
-            replay_guard=make_replay_store(cfg["REPLAY_STORE"], cfg["REPLAY_TABLE"]),
-            max_skew_seconds=cfg["MAX_CLOCK_SKEW_SECONDS"],
+            replay_guard=make_replay_store(
+                settings.replay_store, table_name=settings.replay_table, db_path=settings.replay_db
+            ),
+            max_skew_seconds=settings.max_clock_skew_seconds,
+            allowed_hosts=settings.hosts,
         ),
-        governance=GovernanceClient(lambda_client, cfg["GOVERNANCE_FUNCTION"]),
+        governance=GovernanceClient(lambda_client, settings.governance_function),
         axon=AxonClient(
-            cfg["AXON_URL"],
+            settings.axon_url,
             signing_keys,
             region,
-            timeout_seconds=cfg["AXON_TIMEOUT_MS"] / 1000,
-            connect_timeout_seconds=cfg["AXON_CONNECT_TIMEOUT_MS"] / 1000,
-            fail_max=cfg["CIRCUIT_FAIL_MAX"],
-            reset_seconds=cfg["CIRCUIT_RESET_SECONDS"],
+            timeout_seconds=settings.axon_timeout_ms / 1000,
+            connect_timeout_seconds=settings.axon_connect_timeout_ms / 1000,
+            fail_max=settings.circuit_fail_max,
+            reset_seconds=settings.circuit_reset_seconds,
         ),
+        intents=IntentCatalog.from_file(settings.schema_path),
     )
 
 
-def create_app(config: dict[str, Any] | None = None) -> Flask:
+def create_app(settings: OrbitSettings | None = None) -> Flask:
     configure_logging("orbit")
+    settings = settings or OrbitSettings.from_env()
     app = Flask(__name__)
-    app.config.from_mapping(orbit_config.defaults(Names.from_env()))
-    app.config["ENVIRONMENT"] = os.environ.get("ENVIRONMENT", app.config["ENVIRONMENT"])
-    app.config.from_prefixed_env("ORBIT")
-    if config:
-        app.config.from_mapping(config)
-    app.config["MAX_CONTENT_LENGTH"] = app.config["MAX_BODY_BYTES"]
-
-    hops = int(app.config["TRUSTED_PROXY_HOPS"])
-    if hops:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]
-
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    if settings.trusted_proxy_hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.trusted_proxy_hops)  # type: ignore[method-assign]
     init_service(app, "orbit")
     init_metrics(app, "orbit")
-    app.extensions["orbit"] = build_services(app.config)
+    app.extensions["orbit"] = build_services(settings)
     app.register_blueprint(dispatch_bp)
     return app

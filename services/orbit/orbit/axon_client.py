@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +38,21 @@ class _AxonFailure(Exception):
 class AxonAnswer:
     status_code: int
     body: dict[str, Any]
+
+
+def _engine_reported(response: requests.Response) -> bool:
+    """Axon answered, and says its reasoning engine failed (a model timeout, throttling): Axon itself is healthy,
+    so the circuit breaker, which protects Orbit from an Axon that cannot answer, does not count it."""
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return (
+        response.status_code == 503
+        and isinstance(body, dict)
+        and isinstance(body.get("details"), dict)
+        and body["details"].get("component") == "engine"
+    )
 
 
 circuit_state = gauge("orbit_axon_circuit_state", "Axon circuit breaker: 0 closed, 1 open, 2 half-open")
@@ -99,15 +113,15 @@ class AxonClient:
             )
         except requests.RequestException as exc:
             raise _AxonFailure(f"{type(exc).__name__}") from exc
-        if response.status_code >= 500:
+        if response.status_code >= 500 and not _engine_reported(response):
             raise _AxonFailure(f"HTTP {response.status_code}")
         return response
 
-    def call(self, method: str, path: str, payload: dict[str, Any] | None, headers: dict[str, str]) -> AxonAnswer:
-        """Send a signed request. A 401 (Axon already moved to a newer key) reloads the key and retries once."""
-        # ensure_ascii=False: UTF-8 text stays its own size (escaping it could triple it past Axon's limit).
-        body = json.dumps(payload, ensure_ascii=False).encode() if payload is not None else b""
-        headers = {**headers, **({"Content-Type": "application/json"} if payload is not None else {})}
+    def call(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> AxonAnswer:
+        """Send a signed request (`body`: JSON bytes). A 401 (Axon already moved to a newer key) reloads the key
+        and retries once."""
+        headers = {**headers, **({"Content-Type": "application/json"} if body is not None else {})}
+        body = body or b""
         try:
             response = self._send(method, path, body, headers)
             if response.status_code == 401:
@@ -123,5 +137,5 @@ class AxonClient:
             data = {}
         return AxonAnswer(response.status_code, data if isinstance(data, dict) else {})
 
-    def reason(self, payload: dict[str, Any], receipt: str, correlation_id: str) -> AxonAnswer:
-        return self.call("POST", "/reason", payload, {"X-Correlation-ID": correlation_id, RECEIPT_HEADER: receipt})
+    def reason(self, body: bytes, receipt: str, correlation_id: str) -> AxonAnswer:
+        return self.call("POST", "/reason", body, {"X-Correlation-ID": correlation_id, RECEIPT_HEADER: receipt})

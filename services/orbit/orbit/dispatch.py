@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any
@@ -9,11 +10,11 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from agent_runtime.errors import ApiError, service_unavailable, utc_timestamp, validation_error
+from agent_runtime.errors import ApiError, payload_too_large, service_unavailable, utc_timestamp, validation_error
 from agent_runtime.metrics import counter, histogram
 from agent_runtime.names import INTENT_RE
 from agent_runtime.receipts import request_digest
-from agent_runtime.web import authenticate, correlation_id, json_object
+from agent_runtime.web import authenticate, correlation_id, json_object, read_body
 from orbit.axon_client import AxonUnavailable
 from orbit.governance_client import GovernanceDecision, GovernanceUnavailable
 
@@ -60,6 +61,25 @@ def parse_dispatch(body: bytes) -> tuple[str, dict[str, Any]]:
     return intent, context
 
 
+def axon_body(intent: str, context: dict[str, Any], principal: str, limit: int) -> bytes:
+    """The exact bytes Orbit will send to Axon, built before Governance is asked: a request that could not reach
+    Axon (text that is not valid Unicode, a body over Axon's limit) is refused now, never after an allow."""
+    try:
+        body = json.dumps(
+            {"intent": intent, "context": context, "principal": principal},
+            ensure_ascii=False,  # UTF-8 text stays its own size (escaping could triple it past Axon's limit)
+            separators=(",", ":"),
+            allow_nan=False,
+        ).encode("utf-8")
+    except UnicodeEncodeError:
+        raise validation_error(
+            "context holds text that is not valid Unicode (a lone surrogate such as \\ud800)", "context", "invalid text"
+        ) from None
+    if len(body) > limit:
+        raise payload_too_large(limit)
+    return body
+
+
 def _rate_limit_headers(decision: GovernanceDecision) -> dict[str, str]:
     if not decision.rate_limit:
         return {}
@@ -87,9 +107,12 @@ def _governance_block(decision: GovernanceDecision) -> dict[str, Any]:
 @bp.post("/dispatch")
 def dispatch() -> ResponseReturnValue:
     services = current_app.extensions["orbit"]
-    body = request.get_data(cache=True)  # bounded by MAX_CONTENT_LENGTH: 413 before anything is hashed
+    body = read_body(services.settings.max_body_bytes)  # 413 before anything is hashed, chunked or not
     verified = authenticate(services.verifier, body, auth_failures_total)
     intent, context = parse_dispatch(body)
+    if not services.intents.declares(intent):
+        raise validation_error(f"Unknown intent {intent!r}: the schema declares no such action", "intent", "unknown")
+    forwarded = axon_body(intent, context, verified.principal, services.settings.axon_max_body_bytes)
     cid = correlation_id()
 
     started = time.perf_counter()
@@ -98,9 +121,11 @@ def dispatch() -> ResponseReturnValue:
             {
                 "principal": verified.principal,
                 "intent": intent,
+                # Only what the client signed (or the service set) may reach a policy: the correlation id comes
+                # from an unsigned header, so it goes along for the audit trail only.
                 "context": {
                     "user_id": context.get("user_id") or "",
-                    "request_id": context.get("request_id") or cid,
+                    "request_id": context.get("request_id") or "",
                 },
                 "source_ip": request.remote_addr or "0.0.0.0",  # noqa: S104  # nosec B104 - the "unknown" bucket, not a bind
                 "correlation_id": cid,
@@ -156,16 +181,7 @@ def dispatch() -> ResponseReturnValue:
     decisions_total.labels("allowed").inc()
 
     try:
-        answer = services.axon.reason(
-            {
-                "intent": intent,
-                "context": context,
-                "principal": verified.principal,
-                "decision_id": decision.decision_id,
-            },
-            decision.receipt or "",
-            cid,
-        )
+        answer = services.axon.reason(forwarded, decision.receipt or "", cid)
     except AxonUnavailable as exc:
         axon_failures_total.labels("circuit_open" if exc.retry_after else "unavailable").inc()
         log.error("axon unavailable: %s", exc, extra={"event": "axon_unavailable"})
