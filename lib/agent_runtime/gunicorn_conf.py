@@ -1,8 +1,9 @@
 """gunicorn settings shared by Orbit and Axon (`gunicorn --config python:agent_runtime.gunicorn_conf`).
 
-Threads inside few workers: the work is mostly waiting on Governance, Axon and AWS, and one process per
-service keeps per-process state (the replay store, the key caches) coherent locally. In AWS, set
-GUNICORN_WORKERS to the task's vCPUs and REPLAY_STORE=dynamodb.
+Threads inside few workers: the work is mostly waiting on Governance, Axon and AWS. The worker is gunicorn's
+threaded one, changed so that a request is read whole before a thread takes it (agent_runtime.gunicorn_worker):
+slow clients cannot hold the threads. In AWS, set GUNICORN_WORKERS to the task's vCPUs and the replay store to
+dynamodb; several workers on one host may share a sqlite replay store.
 """
 
 import os
@@ -12,7 +13,9 @@ from gunicorn import util as gunicorn_util
 
 workers = int(os.environ.get("GUNICORN_WORKERS", "1"))
 threads = int(os.environ.get("GUNICORN_THREADS", "16"))
-worker_class = "gthread"
+worker_class = "agent_runtime.gunicorn_worker.BufferedThreadWorker"
+# Connections one worker holds (idle, being read, or being served); more wait in the listen backlog.
+worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "1000"))
 # Longer than the ALB's 60 s idle timeout, so the load balancer closes idle connections first.
 keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "75"))
 timeout = 30
@@ -63,24 +66,9 @@ def _json_write_error(sock, status_int, reason, mesg):
     """gunicorn answers requests it cannot parse (smuggling attempts, oversized headers, bad chunking) itself,
     with an HTML page. The error contract says JSON, always; gunicorn has no hook for these pages, so its
     writer is replaced (in the master, before the workers fork)."""
-    import json
-    import uuid
+    from agent_runtime.gunicorn_worker import json_error
 
-    from agent_runtime.errors import utc_timestamp
-
-    body = json.dumps(
-        {
-            "error": f"{reason}: {mesg}"[:300],
-            "code": "INTERNAL_ERROR" if status_int >= 500 and status_int != 501 else "VALIDATION_ERROR",
-            "correlation_id": str(uuid.uuid4()),
-            "timestamp": utc_timestamp(),
-        }
-    ).encode()
-    head = (
-        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-        f"Cache-Control: no-store\r\nContent-Length: {len(body)}\r\n\r\n"
-    ).encode("latin-1")
-    gunicorn_util.write_nonblock(sock, head + body)
+    gunicorn_util.write_nonblock(sock, json_error(status_int, reason, f"{reason}: {mesg}"))
 
 
 gunicorn_util.write_error = _json_write_error

@@ -104,7 +104,7 @@ def test_errors_are_counted_not_raised(server):
     assert result["latencies"] == []
     assert set(result["errors"]) == {"HTTP 401"}
     assert server.refused
-    assert set(server.refused) == {"signature mismatch"}
+    assert set(server.refused) == {"signature does not match: check the secret key and the canonical request"}
 
 
 def test_a_dead_port_is_an_error_kind():

@@ -33,11 +33,9 @@ def credential(stack, name: str) -> Credential:
 
 
 def audit_events(stack) -> list[dict]:
-    events = []
-    for line in (stack.state_dir / "logs" / "governance.log").read_text().splitlines():
-        if line.startswith("{") and '"event":"audit"' in line:
-            events.append(json.loads(line))
-    return events
+    """Every audit event of the last minutes, as operators read them (agentctl parses the logs)."""
+    result = stack.agentctl("logs", "governance", "--audit", "--output", "json", "--since", "10m")
+    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
 
 
 def wait_for_audit(stack, decision_id: str) -> dict:

@@ -18,6 +18,7 @@ from typing import Any
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from agent_runtime import aws, receipts
 from agent_runtime.logs import JsonFormatter, configure_logging, correlation_id_var
@@ -211,9 +212,19 @@ def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
         return handle(event)
     finally:
         try:
-            metrics.flush_metrics()
+            flush_metrics()
         except Exception as exc:  # a metric lost is said on stderr; it never turns a decision into an error
             _say_on_stderr({"event": "metrics_flush_failed", "error": f"{type(exc).__name__}: {exc}"[:300]})
+
+
+def flush_metrics() -> None:
+    """The decision's EMF object, as one line in one write. Powertools' own flush prints it with print(): the text
+    and its newline are two writes, and a record another process writes to the same stream in between ends up
+    on the same line (then neither parses)."""
+    if metrics.metric_set and not is_metrics_disabled():
+        sys.stdout.write(json.dumps(metrics.serialize_metric_set(), separators=(",", ":")) + "\n")
+        sys.stdout.flush()
+    metrics.clear_metrics()
 
 
 def handle(event: Any) -> dict[str, Any]:
