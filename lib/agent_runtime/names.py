@@ -60,6 +60,15 @@ class Names:
     def replay_table(self) -> str:
         return f"{self.project}-replay-cache"
 
+    @property
+    def tools_table(self) -> str:
+        """The MCP targets and their tools (agentctl tools; read by Orbit)."""
+        return f"{self.project}-tools"
+
+    def target_secret(self, target: str) -> str:
+        """The bearer token of an MCP target whose authentication is `bearer`."""
+        return f"{self.project}/targets/{target}"
+
     def log_group(self, service: str) -> str:
         if service == "governance":
             return f"/aws/lambda/{self.governance_function}"

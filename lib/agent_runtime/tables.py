@@ -40,4 +40,11 @@ def table_definitions(names: Names) -> list[dict[str, Any]]:
             "BillingMode": "PAY_PER_REQUEST",
             "TimeToLive": {"AttributeName": TTL_ATTRIBUTE, "Enabled": True},
         },
+        {
+            # MCP targets and the tools of their synced generation (agent_runtime.tools.ToolStore).
+            "TableName": names.tools_table,
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "BillingMode": "PAY_PER_REQUEST",
+        },
     ]

@@ -1,4 +1,4 @@
-"""The intents a client may ask for: the actions the Cedar schema declares.
+"""The intents a client may ask for: the actions the Cedar schema declares for Client on Service::"axon".
 
 A permit without an action constraint would otherwise allow any made-up intent (`drop_all_tables`), so Orbit
 refuses an intent the schema does not declare before Governance is asked. Cedar itself answers whether an action
@@ -15,7 +15,7 @@ import cedarpy
 
 _EMPTY_POLICIES = cedarpy.PolicySet.from_json_str('{"staticPolicies": {}, "templates": {}, "templateLinks": []}')
 _NO_ENTITIES = cedarpy.Entities.from_json_str("[]")
-_UNDECLARED = "does not exist in the supplied schema"
+_CONTEXT_ERROR = "while parsing context"
 
 
 class IntentCatalog:
@@ -41,9 +41,11 @@ class IntentCatalog:
             "resource": {"type": "Service", "id": "axon"},
             "context": {},
         }
-        # The context is not the schema's, so a declared action fails on the context, never as undeclared.
+        # The probe's context is not the schema's, so an intent Clients may ask of Service::"axon" fails only on the
+        # context; an undeclared action, or one that applies to other principals or resources (a tool action, an
+        # action group), fails on something else.
         result = cedarpy.is_authorized(request, _EMPTY_POLICIES, _NO_ENTITIES, schema=self._schema)
-        known = not any(_UNDECLARED in error and "action" in error for error in result.diagnostics.errors)
+        known = all(_CONTEXT_ERROR in error for error in result.diagnostics.errors)
         with self._lock:
             self._known[intent] = known
             if len(self._known) > self._cache_size:
