@@ -18,8 +18,10 @@ UV_VERSION := 0.13.8
 export ENVIRONMENT
 
 NODE_STAMP := node_modules/.installed
+MCP_PROXY_VENV := .venv-mcp-proxy
+MCP_PROXY_STAMP := $(MCP_PROXY_VENV)/.installed
 
-.PHONY: help deploy down test lint format check-terraform docs security-audit unit lambda-package bench soak lock clean-venv
+.PHONY: help deploy down test lint format check-terraform docs security-audit unit lambda-package bench soak lock clean-venv mcp-proxy
 
 help: ## Show the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
@@ -40,13 +42,21 @@ $(NODE_STAMP): package-lock.json
 	@npm ci --no-audit --no-fund --loglevel=error
 	@touch $(NODE_STAMP)
 
+# mcp-proxy-for-aws (AWS's stdio-to-SigV4 MCP proxy) in its own virtualenv: it needs mcp<2, the tests use mcp 2.
+$(MCP_PROXY_STAMP): requirements-mcp-proxy.lock $(STAMP)
+	@test -x $(MCP_PROXY_VENV)/bin/python || $(PYTHON) -m venv $(MCP_PROXY_VENV)
+	@$(UV) pip sync --quiet --python $(MCP_PROXY_VENV)/bin/python requirements-mcp-proxy.lock
+	@touch $(MCP_PROXY_STAMP)
+
+mcp-proxy: $(MCP_PROXY_STAMP) ## The virtualenv of mcp-proxy-for-aws (.venv-mcp-proxy), for stdio MCP clients
+
 deploy: $(STAMP) ## Bring the environment up (ENVIRONMENT=local by default: the whole stack on this machine)
 	@$(BIN)/agentctl --env $(ENVIRONMENT) deploy
 
 down: ## Stop the local stack; nothing is left running or listening
 	@if [ -x $(BIN)/agentctl ]; then $(BIN)/agentctl --env local down; else echo "nothing to stop"; fi
 
-test: $(STAMP) $(NODE_STAMP) lint docs ## Every check: lint, docs, the whole test suite (it starts its own stacks), security audit
+test: $(STAMP) $(NODE_STAMP) $(MCP_PROXY_STAMP) lint docs ## Every check: lint, docs, the whole test suite (it starts its own stacks), security audit
 	@$(BIN)/pytest
 	@bash scripts/security-audit.sh
 
@@ -84,6 +94,7 @@ lock: $(STAMP) ## Recompile the lock files from the *.in files
 	@$(UV) pip compile --quiet --generate-hashes --python-version 3.12 requirements-runtime.in -o requirements-runtime.lock
 	@$(UV) pip compile --quiet --generate-hashes --python-version 3.12 --python-platform x86_64-manylinux_2_28 \
 		governance/lambda/requirements.in -o governance/lambda/requirements.lock
+	@$(UV) pip compile --quiet --generate-hashes --python-version 3.11 requirements-mcp-proxy.in -o requirements-mcp-proxy.lock
 
 clean-venv: ## Remove the virtualenvs (they are rebuilt on the next make)
-	rm -rf $(VENV) .venv-checkov
+	rm -rf $(VENV) .venv-checkov $(MCP_PROXY_VENV)

@@ -33,63 +33,124 @@ class InvalidRequest(ValueError):
     pass
 
 
+_TOOL_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+_TARGET_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+_DIGEST_RE = re.compile(r"[0-9a-f]{64}")
+TOOLS_GROUP = "mcp_tools"
+
+
+def _text(event: dict[str, Any], name: str, *, required: bool = True, limit: int = _SHORT_TEXT) -> str:
+    value = event.get(name, "")
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{name} must be a string")
+    if required and not value:
+        raise InvalidRequest(f"{name} is required")
+    if len(value) > limit:
+        raise InvalidRequest(f"{name} is longer than {limit} characters")
+    return value
+
+
+def _source_ip(event: dict[str, Any]) -> str:
+    source_ip = _text(event, "source_ip")
+    try:
+        ipaddress.ip_address(source_ip)
+    except ValueError as exc:
+        raise InvalidRequest("source_ip is not an IP address") from exc
+    return source_ip
+
+
 @dataclass(frozen=True)
 class DecisionRequest:
-    """What Orbit asks: may `principal` do `intent` now, for this request."""
+    """What Orbit asks: may `principal` do `action` now, for this request.
+
+    A dispatch asks for an intent (action `Action::"<intent>"` on `Service::"axon"`); a tool call for a tool
+    (action `Action::"<target>___<tool>"`, in the groups `mcp_tools` and `target:<target>`, on
+    `Target::"<target>"`), with the tool's arguments as Cedar values in `context.input`.
+    """
 
     principal: str
-    intent: str
+    action: str
     user_id: str
     request_id: str
     source_ip: str
     correlation_id: str
-    request_digest: str
+    request_digest: str  # what the receipt binds: the exact body Axon gets, or the tool call's name and arguments
+    target: str | None = None  # set for a tool call
+    tool: str | None = None
+    input: dict[str, Any] | None = None
+    arguments_sha256: str = ""
+    arguments: Any = None  # the raw arguments, only when the operator records them for this target
+
+    @property
+    def intent(self) -> str:
+        return self.action
+
+    @property
+    def resource(self) -> tuple[str, str]:
+        return ("Target", self.target) if self.target else ("Service", "axon")
+
+    @property
+    def action_parents(self) -> tuple[str, ...]:
+        return (TOOLS_GROUP, f"target:{self.target}") if self.target else ()
 
     @classmethod
     def from_event(cls, event: Any) -> DecisionRequest:
         if not isinstance(event, dict):
             raise InvalidRequest("the event must be a JSON object")
-
-        def text(name: str, *, required: bool = True, source: dict[str, Any] = event) -> str:
-            value = source.get(name, "")
-            if value is None:
-                value = ""
-            if not isinstance(value, str):
-                raise InvalidRequest(f"{name} must be a string")
-            if required and not value:
-                raise InvalidRequest(f"{name} is required")
-            if len(value) > _SHORT_TEXT:
-                raise InvalidRequest(f"{name} is longer than {_SHORT_TEXT} characters")
-            return value
-
+        if event.get("kind", "dispatch") == "tool_call":
+            return cls._tool_call(event)
         context = event.get("context") or {}
         if not isinstance(context, dict):
             raise InvalidRequest("context must be an object")
-        intent = text("intent")
+        intent = _text(event, "intent")
         if not INTENT_RE.match(intent):
             raise InvalidRequest("intent is not a valid intent name")
-        source_ip = text("source_ip")
-        try:
-            ipaddress.ip_address(source_ip)
-        except ValueError as exc:
-            raise InvalidRequest("source_ip is not an IP address") from exc
-        digest = text("request_digest")
-        if not re.fullmatch(r"[0-9a-f]{64}", digest):
-            raise InvalidRequest("request_digest must be a SHA-256 hex digest")
         return cls(
-            principal=text("principal"),
-            intent=intent,
-            user_id=text("user_id", required=False, source=context),
-            request_id=text("request_id", required=False, source=context),
-            source_ip=source_ip,
-            correlation_id=text("correlation_id", required=False),
-            request_digest=digest,
+            principal=_text(event, "principal"),
+            action=intent,
+            user_id=_text(context, "user_id", required=False),
+            request_id=_text(context, "request_id", required=False),
+            source_ip=_source_ip(event),
+            correlation_id=_text(event, "correlation_id", required=False),
+            request_digest=cls._digest(event, "request_digest"),
         )
 
+    @classmethod
+    def _tool_call(cls, event: dict[str, Any]) -> DecisionRequest:
+        target, tool = _text(event, "target"), _text(event, "tool")
+        if not _TARGET_RE.match(target) or not _TOOL_RE.match(tool):
+            raise InvalidRequest("target or tool is not a valid name")
+        cedar_input = event.get("input", {})
+        if not isinstance(cedar_input, dict):
+            raise InvalidRequest("input must be an object")
+        return cls(
+            principal=_text(event, "principal"),
+            action=f"{target}___{tool}",
+            user_id=_text(event, "user_id", required=False),
+            request_id=_text(event, "request_id", required=False),
+            source_ip=_source_ip(event),
+            correlation_id=_text(event, "correlation_id", required=False),
+            request_digest=cls._digest(event, "request_digest"),
+            target=target,
+            tool=tool,
+            input=cedar_input,
+            arguments_sha256=cls._digest(event, "arguments_sha256"),
+            arguments=event.get("arguments"),
+        )
+
+    @staticmethod
+    def _digest(event: dict[str, Any], name: str) -> str:
+        digest = _text(event, name)
+        if not _DIGEST_RE.fullmatch(digest):
+            raise InvalidRequest(f"{name} must be a SHA-256 hex digest")
+        return digest
+
     def cedar_context(self, now: datetime, environment: str) -> dict[str, Any]:
-        """What policies may read: only what the client signed (user_id, request_id) or the services set. The
-        correlation id comes from an unsigned header, so it is audited but never a policy input."""
-        return {
+        """What policies may read: only what the client signed (user_id, request_id, a tool's arguments) or the
+        services set. The correlation id comes from an unsigned header, so it is audited but never a policy input."""
+        context: dict[str, Any] = {
             "user_id": self.user_id,
             "request_id": self.request_id,
             "source_ip": {"__extn": {"fn": "ip", "arg": self.source_ip}},
@@ -98,6 +159,9 @@ class DecisionRequest:
             "day_of_week": now.strftime("%a"),
             "environment": environment,
         }
+        if self.input is not None:
+            context["input"] = self.input
+        return context
 
 
 @dataclass
@@ -162,7 +226,8 @@ def evaluate(
         return Decision(RATE_LIMITED, False, REASON_RATE_LIMITED, [], policy_set.version, rate_limit)
 
     context = request.cedar_context(now.astimezone(UTC), environment)
-    enforced = policy_set.evaluate(request.principal, request.intent, context)
+    cedar = {"resource": request.resource, "parents": request.action_parents}
+    enforced = policy_set.evaluate(request.principal, request.action, context, **cedar)
     if enforced.errors:
         # Cedar skips a policy that errors; for a forbid that would fail open, so any error denies.
         decision = Decision(
@@ -181,7 +246,7 @@ def evaluate(
         decision = Decision(DENY, False, reason, list(enforced.policy_ids), policy_set.version, rate_limit)
 
     if policy_set.has_shadow:
-        shadowed = policy_set.evaluate(request.principal, request.intent, context, with_shadow=True)
+        shadowed = policy_set.evaluate(request.principal, request.action, context, with_shadow=True, **cedar)
         shadow_allowed = shadowed.allowed and not shadowed.errors
         if shadow_allowed != decision.allowed:
             decision.shadow = {

@@ -155,7 +155,7 @@ def decide(event: Any, decision_id: str) -> tuple[Decision, DecisionRequest | No
                 rt.receipt_key(),
                 decision_id=decision_id,
                 principal=request.principal,
-                intent=request.intent,
+                intent=request.action,
                 digest=request.request_digest,
                 policy_set_version=decision.policy_set_version,
                 now=now,
@@ -184,11 +184,15 @@ def audit(decision: Decision, request: DecisionRequest | None) -> None:
         fields.update(
             correlation_id=request.correlation_id,
             principal=request.principal,
-            intent=request.intent,
+            intent=request.action,
             user_id=request.user_id,
             request_id=request.request_id,
             source_ip=request.source_ip,
         )
+        if request.target:
+            fields.update(target=request.target, tool=request.tool, arguments_sha256=request.arguments_sha256)
+            if request.arguments is not None:  # only when the operator records this target's arguments
+                fields["arguments"] = request.arguments
     if decision.shadow:
         fields["shadow"] = decision.shadow
     if decision.rate_limit is not None:
@@ -235,6 +239,8 @@ def handle(event: Any) -> dict[str, Any]:
             event = json.loads(event)
         except ValueError:
             event = None
+    if isinstance(event, dict) and event.get("kind") == "list_tools":
+        return list_tools(event, decision_id)
     decision, request = decide(event, decision_id)
     decision.decision_id = decision_id
     decision.decision_time_ms = round((time.perf_counter() - started) * 1000, 3)
@@ -263,3 +269,45 @@ def _say_on_stderr(fields: dict[str, Any]) -> None:
         sys.stderr.flush()
     except Exception:  # noqa: S110  # nosec B110 - nothing left to report to
         pass
+
+
+_MAX_LISTED = 1000
+
+
+def list_tools(event: dict[str, Any], decision_id: str) -> dict[str, Any]:
+    """Which of the given tool actions the principal could be allowed to call (tools/list shows only those).
+
+    Not a decision to act, so no receipt and no rate limit; one audit event records what was shown. Any failure
+    shows nothing (fail closed: a tool not listed can still be called, and is then decided in full).
+    """
+    principal, tools = event.get("principal"), event.get("tools")
+    visible: list[str] = []
+    version = 0
+    try:
+        if not isinstance(principal, str) or not principal or not isinstance(tools, list) or len(tools) > _MAX_LISTED:
+            raise InvalidRequest("a tool listing needs a principal and at most 1000 tools")
+        rt = runtime()
+        version = rt.config().version
+        policy_set = rt.policies(version)
+        for name in tools:
+            target, sep, _ = str(name).partition("___")
+            if sep and policy_set.could_allow(principal, name, ("Target", target), ("mcp_tools", f"target:{target}")):
+                visible.append(name)
+    except Exception:
+        log.exception("tool listing failed", extra={"event": "governance_error"})
+        visible = []
+    audit_log.info(
+        "tools listed",
+        extra={
+            "event": "audit",
+            "kind": "list_tools",
+            "decision_id": decision_id,
+            "outcome": "list",
+            "principal": principal if isinstance(principal, str) else "",
+            "correlation_id": event.get("correlation_id", ""),
+            "policy_set_version": version,
+            "listed": len(visible),
+            "of": len(tools) if isinstance(tools, list) else 0,
+        },
+    )
+    return {"decision_id": decision_id, "visible": visible, "policy_set_version": version}

@@ -268,6 +268,9 @@ class CompiledPolicySet:
         default_factory=OrderedDict, init=False, repr=False
     )
     _handles: OrderedDict[tuple[str, ...], Any] = field(default_factory=OrderedDict, init=False, repr=False)
+    _entity_cache: OrderedDict[tuple[str, tuple[str, ...]], Any] = field(
+        default_factory=OrderedDict, init=False, repr=False
+    )
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @staticmethod
@@ -314,23 +317,70 @@ class CompiledPolicySet:
         """Computed once per version: it is asked on every decision."""
         return any(p.mode == SHADOW for p in self.policies)
 
+    def _entities(self, action: str, parents: tuple[str, ...]) -> Any:
+        """The action's place in the action hierarchy (a tool action is in `mcp_tools` and its target's group)."""
+        if not parents:
+            return _EMPTY_ENTITIES
+        key = (action, parents)
+        with self._lock:
+            entities = self._cached(self._entity_cache, key)
+        if entities is None:
+            group = {"type": "Action", "id": parents[-1]}
+            entities = cedarpy.Entities.from_json_str(
+                json.dumps(
+                    [
+                        {
+                            "uid": {"type": "Action", "id": action},
+                            "attrs": {},
+                            "parents": [{"type": "Action", "id": p} for p in parents],
+                        },
+                        {"uid": group, "attrs": {}, "parents": [{"type": "Action", "id": parents[0]}]},
+                    ]
+                )
+            )
+            with self._lock:
+                self._store(self._entity_cache, key, entities, self.selection_cache_size)
+        return entities
+
     def evaluate(
-        self, principal: str, intent: str, context: dict[str, Any], *, with_shadow: bool = False
+        self,
+        principal: str,
+        action: str,
+        context: dict[str, Any],
+        *,
+        resource: tuple[str, str] = ("Service", "axon"),
+        parents: tuple[str, ...] = (),
+        with_shadow: bool = False,
     ) -> Evaluation:
-        """Cedar's decision for Client::principal doing Action::intent on Service::"axon".
+        """Cedar's decision for Client::principal doing Action::action on the resource (Service::"axon" for an
+        intent, Target::"<target>" for a tool call).
 
         `with_shadow` evaluates shadow-mode policies too, as if they were enforced (for the audit).
         """
         request = {
             "principal": {"type": "Client", "id": principal},
-            "action": {"type": "Action", "id": intent},
-            "resource": {"type": "Service", "id": "axon"},
+            "action": {"type": "Action", "id": action},
+            "resource": {"type": resource[0], "id": resource[1]},
             "context": context,
         }
-        handle = self._slice(principal, intent, SHADOW if with_shadow else ENFORCE)
-        result = cedarpy.is_authorized(request, handle, _EMPTY_ENTITIES)
+        handle = self._slice(principal, action, SHADOW if with_shadow else ENFORCE)
+        result = cedarpy.is_authorized(request, handle, self._entities(action, parents))
         return Evaluation(
             allowed=bool(result.allowed),
             policy_ids=tuple(sorted(result.diagnostics.reasons)),
             errors=tuple(sorted(result.diagnostics.errors)),
         )
+
+    def could_allow(self, principal: str, action: str, resource: tuple[str, str], parents: tuple[str, ...]) -> bool:
+        """Whether some request of `principal` for `action` could be allowed, whatever its context: False when no
+        permit can apply or a forbid applies unconditionally (Cedar's partial evaluation, the context unknown).
+        For listing tools only: a call is always decided in full by evaluate()."""
+        handle = self._slice(principal, action, ENFORCE)
+        request = {  # Cedar's entity syntax; JSON string quoting is Cedar's for these names
+            "principal": f"Client::{json.dumps(principal)}",
+            "action": f"Action::{json.dumps(action)}",
+            "resource": f"{resource[0]}::{json.dumps(resource[1])}",
+            "context": None,
+        }
+        result = cedarpy.is_authorized_partial(request, handle, self._entities(action, parents))
+        return result.decision != cedarpy.Decision.Deny
