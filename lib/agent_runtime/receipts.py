@@ -55,6 +55,13 @@ def request_digest(intent: str, context: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def tool_call_digest(tool: str, arguments: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of a tool call as its upstream receives it: the tool's own name (without the
+    target prefix clients see) and the arguments."""
+    canonical = json.dumps({"tool": tool, "arguments": arguments}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
@@ -135,7 +142,7 @@ def verify(
     token: str,
     keys: list[Ed25519PublicKey],
     *,
-    principal: str,
+    principal: str | None,
     intent: str,
     digest: str,
     replay_guard: ReplayGuard | None,
@@ -186,11 +193,68 @@ def verify(
         raise ReceiptError("receipt issued in the future")
     if receipt.issued_at < getattr(replay_guard, "not_before", 0.0):
         raise ReceiptError("receipt issued before this server started (its use records are not kept)")
-    if (receipt.principal, receipt.intent, receipt.request_digest) != (principal, intent, digest):
+    if (receipt.intent, receipt.request_digest) != (intent, digest) or principal not in (None, receipt.principal):
         raise ReceiptError("receipt was issued for another request")
     if replay_guard is not None and not replay_guard.first_use(f"receipt#{receipt.decision_id}", valid_until):
         raise ReceiptError("receipt already used")
     return receipt
+
+
+def verify_tool_call(
+    token: str,
+    keys: list[Ed25519PublicKey],
+    *,
+    target: str,
+    tool: str,
+    arguments: dict[str, Any],
+    replay_guard: ReplayGuard | None = None,
+    clock: Callable[[], float] = time.time,
+    max_lifetime_seconds: int = DEFAULT_MAX_LIFETIME_SECONDS,
+) -> Receipt:
+    """What an upstream MCP server runs to check that Orbit's governance allowed this very call.
+
+    `token` is the `X-Governance-Receipt` header, `keys` Governance's public keys (from Orbit's
+    `/.well-known/agent-runtime/receipt-keys`, see fetch_receipt_keys), `target` the name this server was added
+    under (`agentctl tools add NAME`), `tool` and `arguments` the call as received. Pass a replay guard to accept each
+    receipt once. Raises ReceiptError when the receipt does not prove an allow of this call.
+    """
+    return verify(
+        token,
+        keys,
+        principal=None,
+        intent=f"{target}___{tool}",
+        digest=tool_call_digest(tool, arguments),
+        replay_guard=replay_guard,
+        clock=clock,
+        max_lifetime_seconds=max_lifetime_seconds,
+    )
+
+
+def jwk(key: Ed25519PublicKey) -> dict[str, str]:
+    """A public key as a JSON Web Key (RFC 8037), with its RFC 7638 thumbprint as `kid`."""
+    x = _b64(key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw))
+    thumbprint = json.dumps({"crv": "Ed25519", "kty": "OKP", "x": x}, separators=(",", ":"), sort_keys=True)
+    kid = _b64(hashlib.sha256(thumbprint.encode()).digest())
+    return {"kty": "OKP", "crv": "Ed25519", "x": x, "kid": kid, "use": "sig", "alg": "EdDSA"}
+
+
+def keys_from_jwks(document: dict[str, Any]) -> list[Ed25519PublicKey]:
+    """Governance's public keys from a JWK set (what /.well-known/agent-runtime/receipt-keys answers)."""
+    found = []
+    for entry in document.get("keys", []):
+        if isinstance(entry, dict) and entry.get("kty") == "OKP" and entry.get("crv") == "Ed25519":
+            found.append(Ed25519PublicKey.from_public_bytes(_unb64(str(entry.get("x", "")))))
+    return found
+
+
+def fetch_receipt_keys(orbit_url: str, timeout: float = 5.0) -> list[Ed25519PublicKey]:
+    """Governance's current and previous public keys, as Orbit publishes them (an upstream caches them and fetches
+    again when a receipt names no key it holds: a key rotation)."""
+    import requests
+
+    response = requests.get(f"{orbit_url.rstrip('/')}/.well-known/agent-runtime/receipt-keys", timeout=timeout)
+    response.raise_for_status()
+    return keys_from_jwks(response.json())
 
 
 class PublicKeyCache:

@@ -323,7 +323,10 @@ class SigV4Verifier:
         # shares the key (another environment's Axon, say) is then refused even within its time window.
         self.allowed_hosts = allowed_hosts
 
-    def verify(self, request: RawRequest) -> VerifiedRequest:
+    def verify(self, request: RawRequest, *, record: bool = True) -> VerifiedRequest:
+        """The request's proven principal, or SignatureError. With `record=False` the signature is not spent yet:
+        the caller calls record() once it knows the request acts (an MCP tools/call; not a tools/list, which MCP
+        clients send byte for byte alike)."""
         headers = request.headers
         authorization = headers.get("authorization")
         if authorization is None:
@@ -365,12 +368,20 @@ class SigV4Verifier:
                 computed={"canonical_request": canonical_forms[0], "string_to_sign": to_sign[0]},
             )
 
+        verified = VerifiedRequest(credential, auth.signature, amz_date, auth.signed_headers)
         if self.replay_guard is not None:
             self._check_started(amz_date)
-            expires_at = amz_date.timestamp() + self.max_skew_seconds + 1
-            if not self.replay_guard.first_use(f"sigv4#{auth.signature}", expires_at):
-                raise SignatureError("this signature was already used: sign every request anew")
-        return VerifiedRequest(credential, auth.signature, amz_date, auth.signed_headers)
+            if record:
+                self.record(verified)
+        return verified
+
+    def record(self, verified: VerifiedRequest) -> None:
+        """Spend a verified signature: a second request with it inside the clock window is refused."""
+        if self.replay_guard is None:
+            return
+        expires_at = verified.amz_date.timestamp() + self.max_skew_seconds + 1
+        if not self.replay_guard.first_use(f"sigv4#{verified.signature}", expires_at):
+            raise SignatureError("this signature was already used: sign every request anew")
 
     @staticmethod
     def _match(candidates: list[Credential], auth: AuthorizationHeader, to_sign: list[str]) -> Credential | None:

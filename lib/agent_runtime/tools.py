@@ -117,6 +117,42 @@ class Target:
         return next((t for t in self.tools if t.name == name), None)
 
 
+#: Axon's reasoning, as the tool of the built-in target `axon` (served by Axon's own /mcp).
+AXON_REASON_TOOL = Tool(
+    target=BUILTIN_TARGET,
+    name="reason",
+    title="Axon reasoning",
+    description="Ask Axon, the runtime's reasoning service, to reason about a prompt; answers text.",
+    input_schema={
+        "type": "object",
+        "properties": {
+            "prompt": {"type": "string", "minLength": 1, "maxLength": 16384, "description": "What to reason about."},
+            "intent": {
+                "type": "string",
+                "pattern": "^[A-Za-z][A-Za-z0-9_.:-]{0,63}$",
+                "description": "What kind of reasoning (default call_reasoning).",
+            },
+        },
+        "required": ["prompt"],
+        "additionalProperties": False,
+    },
+    annotations={"readOnlyHint": True, "openWorldHint": False},
+)
+
+
+def builtin_axon_target(axon_url: str) -> Target:
+    """The built-in target: Axon's MCP endpoint, called with Orbit's key (service `axon`) and a receipt."""
+    return Target(
+        name=BUILTIN_TARGET,
+        url=f"{axon_url.rstrip('/')}/mcp",
+        auth="sigv4",
+        sigv4_service="axon",
+        generation="builtin",
+        tools=(AXON_REASON_TOOL,),
+        builtin=True,
+    )
+
+
 def check_target_name(name: str) -> None:
     if not TARGET_NAME_RE.match(name):
         raise ToolStoreError(f"target name {name!r} must match {TARGET_NAME_RE.pattern}")
@@ -417,8 +453,11 @@ _TOOL_CONTEXT = (
 
 def cedar_schema(base: str, targets: list[Target]) -> str:
     """The Cedar schema policies are validated against: the base schema (governance/policies) plus, for every
-    target, its group action and one action per tool whose context types the tool's arguments."""
+    target (the built-in `axon` always among them), its group action and one action per tool whose context types
+    the tool's arguments."""
     lines = [base.rstrip(), "", "// Generated from the synced MCP targets (agentctl tools sync): do not edit."]
+    if not any(t.name == BUILTIN_TARGET for t in targets):
+        targets = [*targets, builtin_axon_target("http://axon")]
     for target in sorted(targets, key=lambda t: t.name):
         group = target_group(target.name)
         lines.append(f'action "{group}" in ["{TOOLS_GROUP}"];')

@@ -90,11 +90,21 @@ def raw_request(body: bytes) -> RawRequest:
     return RawRequest(environ.get("REQUEST_METHOD", "GET"), raw_path, raw_query, headers, body)
 
 
-def authenticate(verifier: SigV4Verifier, body: bytes, refusals: Any) -> VerifiedRequest:
+def authenticate(verifier: SigV4Verifier, body: bytes, refusals: Any, *, record: bool = True) -> VerifiedRequest:
     """Verify the request's signature: 401 with the contract's code, or 503 when the key or replay store cannot
-    answer (fail closed: nothing is accepted without a check). `refusals` counts refusals by code."""
+    answer (fail closed: nothing is accepted without a check). `refusals` counts refusals by code. With
+    `record=False`, the caller spends the signature later (spend())."""
+    return _refusing(refusals, lambda: verifier.verify(raw_request(body), record=record))
+
+
+def spend(verifier: SigV4Verifier, verified: VerifiedRequest, refusals: Any) -> None:
+    """Spend a signature verified with record=False: 401 when it was already used."""
+    _refusing(refusals, lambda: verifier.record(verified))
+
+
+def _refusing(refusals: Any, check: Any) -> Any:
     try:
-        return verifier.verify(raw_request(body))
+        return check()
     except ApiError as exc:
         refusals.labels(exc.code).inc()
         log.info(

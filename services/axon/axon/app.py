@@ -6,30 +6,28 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, request
+from flask import Blueprint, Flask, current_app
 from flask.typing import ResponseReturnValue
 
 from agent_runtime import aws, receipts
-from agent_runtime.errors import ApiError, service_unavailable, utc_timestamp, validation_error
+from agent_runtime.errors import service_unavailable, utc_timestamp, validation_error
 from agent_runtime.keys import KeyCache, SecretsSource, seed_from_env
 from agent_runtime.logs import configure_logging
-from agent_runtime.metrics import counter, histogram, init_metrics
+from agent_runtime.metrics import histogram, init_metrics
 from agent_runtime.names import INTENT_RE
 from agent_runtime.replay import make_replay_store
-from agent_runtime.sigv4 import ReplayGuard, SigV4Verifier, VerifiedRequest
-from agent_runtime.web import authenticate, correlation_id, init_service, json_object, read_body
+from agent_runtime.sigv4 import ReplayGuard, SigV4Verifier
+from agent_runtime.web import correlation_id, init_service, json_object
 from axon.config import AxonSettings
 from axon.engines import HEARTBEAT, Engine, EngineError, EngineRejected, make_engine
+from axon.mcp import bp as mcp_bp
+from axon.proofs import check_receipt, verify_orbit
 
 ORBIT_SIGNING_SERVICE = "axon"
 log = logging.getLogger("axon.reason")
 bp = Blueprint("reason", __name__)
 
-receipt_rejections_total = counter(
-    "axon_receipt_rejections_total", "Requests refused for a missing or invalid governance receipt"
-)
 engine_seconds = histogram("axon_engine_duration_seconds", "Reasoning engine latency in seconds", ("engine",))
-auth_failures_total = counter("axon_auth_failures_total", "Requests refused by authentication", ("code",))
 
 
 @dataclass
@@ -39,12 +37,6 @@ class Services:
     receipt_keys: receipts.PublicKeyCache
     receipt_guard: ReplayGuard
     engine: Engine
-
-
-def _verify_orbit() -> tuple[VerifiedRequest, bytes]:
-    services: Services = current_app.extensions["axon"]
-    body = read_body(services.settings.max_body_bytes)
-    return authenticate(services.verifier, body, auth_failures_total), body
 
 
 def _parse_reason(body: bytes) -> tuple[str, dict[str, Any], str]:
@@ -59,42 +51,25 @@ def _parse_reason(body: bytes) -> tuple[str, dict[str, Any], str]:
     return intent, context, principal
 
 
-def _check_receipt(services: Services, intent: str, context: dict[str, Any], principal: str) -> receipts.Receipt:
-    token = request.headers.get(receipts.RECEIPT_HEADER, "")
+def _check_receipt(intent: str, context: dict[str, Any], principal: str) -> receipts.Receipt:
     digest = receipts.request_digest(intent, context)
-
-    def verify() -> receipts.Receipt:
-        return receipts.verify(
+    return check_receipt(
+        lambda token, keys, guard, limit: receipts.verify(
             token,
-            services.receipt_keys.keys(),
+            keys,
             principal=principal,
             intent=intent,
             digest=digest,
-            replay_guard=services.receipt_guard,
-            max_lifetime_seconds=services.settings.receipt_max_lifetime_seconds,
+            replay_guard=guard,
+            max_lifetime_seconds=limit,
         )
-
-    try:
-        try:
-            return verify()
-        except receipts.ReceiptError as first:
-            # Governance may have rotated its key pair: reload once, then judge again.
-            if str(first) != "receipt signature is not Governance's" or not services.receipt_keys.reload_after_miss():
-                raise
-            return verify()
-    except receipts.ReceiptError as exc:
-        receipt_rejections_total.inc()
-        log.warning("receipt refused: %s", exc, extra={"event": "receipt_refused", "reason": str(exc)})
-        raise ApiError(403, "GOVERNANCE_DENIED", "No valid governance receipt for this request") from exc
-    except Exception as exc:  # the public key or the replay store cannot be read: refuse, do not guess
-        log.exception("receipt could not be checked", extra={"event": "receipt_unavailable"})
-        raise service_unavailable("The governance receipt cannot be checked now; try again later") from exc
+    )
 
 
 @bp.get("/reason")
 def heartbeat() -> ResponseReturnValue:
     """The specification's heartbeat: signed by Orbit, no reasoning, so no receipt."""
-    _verify_orbit()
+    verify_orbit()
     return {
         "status": "success",
         "message": HEARTBEAT,
@@ -106,9 +81,9 @@ def heartbeat() -> ResponseReturnValue:
 @bp.post("/reason")
 def reason() -> ResponseReturnValue:
     services: Services = current_app.extensions["axon"]
-    _, body = _verify_orbit()
+    _, body = verify_orbit()
     intent, context, principal = _parse_reason(body)
-    receipt = _check_receipt(services, intent, context, principal)
+    receipt = _check_receipt(intent, context, principal)
     with engine_seconds.labels(services.engine.name).time():
         try:
             message = services.engine.reason(intent, context)
@@ -179,4 +154,5 @@ def create_app(settings: AxonSettings | None = None) -> Flask:
     init_metrics(app, "axon")
     app.extensions["axon"] = build_services(settings)
     app.register_blueprint(bp)
+    app.register_blueprint(mcp_bp)
     return app

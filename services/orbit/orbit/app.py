@@ -7,18 +7,21 @@ from dataclasses import dataclass
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from agent_runtime import aws
+from agent_runtime import aws, receipts
 from agent_runtime.keys import KeyCache, SecretsSource, seed_from_env
 from agent_runtime.logs import configure_logging
 from agent_runtime.metrics import init_metrics
 from agent_runtime.replay import make_replay_store
 from agent_runtime.sigv4 import SigV4Verifier
+from agent_runtime.tools import ToolStore
 from agent_runtime.web import init_service
 from orbit.axon_client import AxonClient
+from orbit.catalog import ToolCatalog
 from orbit.config import OrbitSettings
 from orbit.dispatch import bp as dispatch_bp
 from orbit.governance_client import GovernanceClient
 from orbit.intents import IntentCatalog
+from orbit.mcp import bp as mcp_bp
 
 CLIENT_SIGNING_SERVICE = "execute-api"
 
@@ -30,6 +33,8 @@ class Services:
     governance: GovernanceClient
     axon: AxonClient
     intents: IntentCatalog
+    catalog: ToolCatalog
+    receipt_keys: receipts.PublicKeyCache
 
 
 def build_services(settings: OrbitSettings) -> Services:
@@ -73,6 +78,19 @@ def build_services(settings: OrbitSettings) -> Services:
             reset_seconds=settings.circuit_reset_seconds,
         ),
         intents=IntentCatalog.from_file(settings.schema_path),
+        catalog=ToolCatalog(
+            ToolStore(aws.client("dynamodb", connect_timeout=1.0, read_timeout=2.0), settings.tools_table),
+            axon_url=settings.axon_url,
+            signing_keys=signing_keys,
+            secrets=secrets,
+            ttl_seconds=settings.tools_cache_seconds,
+            fail_max=settings.circuit_fail_max,
+            reset_seconds=settings.circuit_reset_seconds,
+        ),
+        receipt_keys=receipts.PublicKeyCache(
+            receipts.public_key_loader(secrets, settings.receipt_public_key_secret),
+            seed=settings.receipt_public_key,
+        ),
     )
 
 
@@ -87,4 +105,5 @@ def create_app(settings: OrbitSettings | None = None) -> Flask:
     init_metrics(app, "orbit")
     app.extensions["orbit"] = build_services(settings)
     app.register_blueprint(dispatch_bp)
+    app.register_blueprint(mcp_bp)
     return app

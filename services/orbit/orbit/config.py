@@ -41,6 +41,10 @@ class OrbitSettings:
     key_cache_ttl_seconds: float = 30.0  # a revoked key is refused within this time...
     key_cache_max_stale_seconds: float = 120.0  # ...and within this one even when Secrets Manager cannot be read
     key_refresh_interval_seconds: float = 1.0  # at most one reload per key id (and of unknown ids) per interval
+    tools_table: str = ""  # default: <project>-tools (agentctl tools)
+    tools_cache_seconds: float = 5.0  # a tool added, synced or removed is served within this time
+    receipt_public_key_secret: str = ""  # Governance's public key, published for upstream tool servers
+    receipt_public_key: str | None = None  # injected by ECS, used until the first load
     # Comma-separated Host header values a client may sign for (e.g. the load balancer's name); empty: any.
     allowed_hosts: str = ""
     # Number of proxies (the ALB) in front of Orbit whose X-Forwarded-For is trusted for the source IP.
@@ -57,6 +61,8 @@ class OrbitSettings:
             "replay_table": names.replay_table,
             "signing_key_secret": names.orbit_signing_key_secret,
             "client_key_prefix": names.client_secret_prefix,
+            "tools_table": names.tools_table,
+            "receipt_public_key_secret": names.receipt_public_key_secret,
         }
         return load(cls, environ, defaults, **overrides)
 
@@ -82,6 +88,7 @@ class OrbitSettings:
         )
         require(self, "schema_path", lambda v: Path(v).is_file(), "must name the Cedar schema file")
         require(self, "trusted_proxy_hops", lambda v: 0 <= v <= 5, "must be between 0 and 5")
+        require(self, "tools_cache_seconds", lambda v: 0 <= v <= 300, "must be between 0 and 300")
         require(self, "circuit_fail_max", lambda v: v >= 1, "must be at least 1")
 
     @property

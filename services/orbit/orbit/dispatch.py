@@ -80,7 +80,7 @@ def axon_body(intent: str, context: dict[str, Any], principal: str, limit: int) 
     return body
 
 
-def _rate_limit_headers(decision: GovernanceDecision) -> dict[str, str]:
+def rate_limit_headers(decision: GovernanceDecision) -> dict[str, str]:
     if not decision.rate_limit:
         return {}
     limit = decision.rate_limit
@@ -139,7 +139,7 @@ def dispatch() -> ResponseReturnValue:
     finally:
         governance_seconds.observe(time.perf_counter() - started)
 
-    headers = _rate_limit_headers(decision)
+    headers = rate_limit_headers(decision)
     log.info(
         "governance %s: %s",
         decision.outcome,

@@ -86,6 +86,17 @@ class GovernanceClient:
         self._invoke_args = {"FunctionName": name, **({"Qualifier": qualifier} if qualifier else {})}
 
     def decide(self, request: dict[str, Any]) -> GovernanceDecision:
+        return GovernanceDecision.parse(self._invoke(request))
+
+    def list_tools(self, request: dict[str, Any]) -> list[str]:
+        """The tool actions Governance says the principal could be allowed to call."""
+        answer = self._invoke(request)
+        visible = answer.get("visible") if isinstance(answer, dict) else None
+        if not isinstance(visible, list) or not all(isinstance(name, str) for name in visible):
+            raise GovernanceUnavailable("governance answered a tool listing with nonsense")
+        return visible
+
+    def _invoke(self, request: dict[str, Any]) -> Any:
         started = time.perf_counter()
         try:
             response = self._lambda.invoke(
@@ -99,7 +110,6 @@ class GovernanceClient:
         if response.get("FunctionError"):
             raise GovernanceUnavailable(f"governance function error: {response['FunctionError']}")
         try:
-            payload = json.loads(body)
+            return json.loads(body)
         except ValueError as exc:
             raise GovernanceUnavailable("governance answer is not JSON") from exc
-        return GovernanceDecision.parse(payload)
