@@ -94,8 +94,8 @@ def test_the_checks_find_what_does_not_exist(schema):
     assert unknown_arguments(governance, lambda_function, "governance") == []
     broken = dict(governance, memory_sise=512, vpc_config=[{"subnet_ids": [], "security_groups": []}])
     assert sorted(unknown_arguments(broken, lambda_function, "governance")) == [
-        "governance: unknown argument or block memory_sise",
         "governance.vpc_config: unknown argument or block security_groups",
+        "governance: unknown argument or block memory_sise",
     ]
     assert "inference_profile_arn" in schema.attributes[("data", "aws_bedrock_inference_profile")]
     assert "no_such_attribute" not in schema.attributes[("resource", "aws_lb")]
