@@ -34,7 +34,7 @@ resource "aws_lb" "this" {
 }
 
 resource "aws_lb_target_group" "orbit" {
-  # TLS terminates at the internal ALB; the hop to Orbit stays inside the private subnets, where only the ALB's security group may reach Orbit, and every request carries a SigV4 signature.
+  #checkov:skip=CKV_AWS_378:TLS terminates at the internal ALB (HTTPS listener only); the hop to Orbit stays inside the private subnets, where only the ALB's security group may reach Orbit, and every request carries a SigV4 signature.
   name                 = "${var.project_name}-orbit"
   port                 = local.ports.orbit
   protocol             = "HTTP"
