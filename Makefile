@@ -9,6 +9,8 @@ SHELL := /bin/bash
 
 PYTHON ?= python3
 ENVIRONMENT ?= local
+# Extra arguments of `agentctl deploy`, e.g. ARGS="--var-file $$HOME/dev.tfvars"
+ARGS ?=
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -40,8 +42,8 @@ $(NODE_STAMP): package-lock.json
 	@npm ci --no-audit --no-fund --loglevel=error
 	@touch $(NODE_STAMP)
 
-deploy: $(STAMP) ## Bring the environment up (ENVIRONMENT=local by default: the whole stack on this machine)
-	@$(BIN)/agentctl --env $(ENVIRONMENT) deploy
+deploy: $(STAMP) ## Bring the environment up (ENVIRONMENT=local by default); ARGS="..." are passed to agentctl deploy
+	@$(BIN)/agentctl --env $(ENVIRONMENT) deploy $(ARGS)
 
 down: ## Stop the local stack; nothing is left running or listening
 	@if [ -x $(BIN)/agentctl ]; then $(BIN)/agentctl --env local down; else echo "nothing to stop"; fi

@@ -11,7 +11,7 @@ The emulator (moto's server on 127.0.0.1, a free port) holds the tables, the rec
 set, created the way the local stack creates them. `python -X importtime` breaks the import down; the slowest
 modules are printed. Not measured here: the Lambda runtime's own start and the unzip of the package (about
 100-250 ms on python3.12 at 512-1024 MB, by AWS's published figures), and the network round trips to the real
-DynamoDB and Secrets Manager endpoints (a few ms each inside a Region). docs/performance.md has the figures and
+DynamoDB and Secrets Manager endpoints (a few ms each inside a Region). docs/architecture.md (Timeouts) has the
 what they size (Orbit's governance timeout, the provisioned concurrency).
 
     .venv/bin/python -m bench.cold_start [--runs 5] [--json]

@@ -288,7 +288,7 @@ variable "axon_engine_timeout_seconds" {
 }
 
 variable "orbit_governance_timeout_ms" {
-  description = "Orbit's bound on one governance invocation (ORBIT_GOVERNANCE_TIMEOUT_MS, one attempt): above the handler's measured cold start plus the Lambda runtime's start (docs/performance.md)."
+  description = "Orbit's bound on one governance invocation (ORBIT_GOVERNANCE_TIMEOUT_MS, one attempt): above the handler's measured cold start plus the Lambda runtime's start (docs/architecture.md, Timeouts)."
   type        = number
   default     = 3000
 

@@ -87,7 +87,7 @@ resource "aws_lambda_alias" "live" {
 }
 
 # Instances of `live` kept initialised, so that the first calls after a deploy or a burst do not pay the cold start
-# (imports, the first policy and key reads: see docs/performance.md for the figure) against Orbit's bound.
+# (imports, the first policy and key reads: see docs/architecture.md, Timeouts, for the figure) against Orbit's bound.
 resource "aws_lambda_provisioned_concurrency_config" "live" {
   count = var.governance.provisioned_concurrency > 0 ? 1 : 0
 
