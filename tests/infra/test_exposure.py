@@ -64,16 +64,18 @@ def test_receipt_private_key_is_readable_by_governance_and_the_rotation_function
     assert access["readers"] == ["${module.lambda.governance_role_arn}", "${module.lambda.key_rotation_role_arn}"]
     assert access["writers"] == ["${module.lambda.key_rotation_role_arn}"]
     # The resource policy denies every other principal, whatever its identity policies (deploy role, admins).
-    document = next(
-        block for block in blocks(SECURITY, "data", "aws_iam_policy_document") if block.name == "secret_access"
-    )
-    statements = nested(document.body, "statement")
-    assert all(statement["effect"] == "Deny" for statement in statements)
-    read = next(statement for statement in statements if statement["sid"] == "OnlyTheseRolesRead")
-    assert read["actions"] == ["secretsmanager:GetSecretValue"]
-    assert nested(read, "principals") == [{"type": "*", "identifiers": ["*"]}]
-    assert nested(read, "condition") == [
-        {"test": "ArnNotEquals", "variable": "aws:PrincipalArn", "values": "${statement.value}"}
+    documents = blocks(SECURITY, "data", "aws_iam_policy_document")
+    document = next(block for block in documents if block.name == "secret_access")
+    [dynamic] = document.body["dynamic"]
+    rules = re.sub(r"\s+", " ", str(dynamic["statement"]["for_each"]))
+    assert 'OnlyTheseRolesRead = {actions = ["secretsmanager:GetSecretValue"], roles = each.value.readers}' in rules
+    assert "roles = each.value.writers" in rules
+    [statement] = nested(document.body, "statement")
+    assert statement["effect"] == "Deny"
+    assert statement["actions"] == "${statement.value.actions}"
+    assert nested(statement, "principals") == [{"type": "*", "identifiers": ["*"]}]
+    assert nested(statement, "condition") == [
+        {"test": "ArnNotEquals", "variable": "aws:PrincipalArn", "values": "${statement.value.roles}"}
     ]
     policy = next(block for block in blocks(SECURITY, "resource", "aws_secretsmanager_secret_policy"))
     assert policy.body["for_each"] == "${var.secret_access}"

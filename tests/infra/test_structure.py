@@ -14,6 +14,7 @@ from .hcl_tools import (
     all_blocks,
     env_dirs,
     iter_variable_problems,
+    locals_of,
     module_dirs,
     outputs_of,
     parse_dir,
@@ -24,7 +25,7 @@ from .hcl_tools import (
 
 EXPECTED_MODULES = {"cicd", "dynamodb", "ecr", "ecs", "lambda", "network", "observability", "security", "stack"}
 EXPECTED_ENVS = {"dev", "staging", "prod"}
-SHARED_FILES = ("variables.tf", "outputs.tf", "providers.tf")
+SHARED_FILES = ("variables.tf", "outputs.tf", "providers.tf", "stack.tf", ".terraform.lock.hcl")
 LOCKED_AWS_VERSION = "6.25.0"
 
 
@@ -150,17 +151,26 @@ def test_environment_outputs_cover_the_contract():
 
 
 def test_prod_and_staging_protect_state_and_dev_does_not():
-    def module_args(env: str) -> dict:
-        docs = parse_dir(ENVS / env)
-        return next(entry["stack"] for doc in docs for entry in doc.get("module", []))
+    def settings(env: str) -> dict:
+        return locals_of([parse_file(ENVS / env / "main.tf")])
 
-    assert module_args("prod")["deletion_protection"] is True
-    assert module_args("staging")["deletion_protection"] is True
-    assert module_args("dev")["deletion_protection"] is False
-    prod = module_args("prod")
+    assert settings("prod")["deletion_protection"] is True
+    assert settings("staging")["deletion_protection"] is True
+    assert settings("dev")["deletion_protection"] is False
+    prod = settings("prod")
     assert prod["network"]["az_count"] == 3
     assert prod["orbit"]["min_capacity"] >= 2
     assert prod["axon"]["min_capacity"] >= 2
+    # Warm governance instances where traffic matters, none in dev (docs/architecture.md, Timeouts).
+    assert prod["governance"]["provisioned_concurrency"] >= 1
+    assert settings("dev")["governance"]["provisioned_concurrency"] == 0
+
+
+def test_each_environment_sets_only_its_own_values():
+    for env in EXPECTED_ENVS:
+        main = parse_file(ENVS / env / "main.tf")
+        assert set(main) == {"locals"}, f"{env}/main.tf: the wiring is in _shared/stack.tf"
+        assert locals_of([main])["environment"] == env
 
 
 def test_no_app_mesh_anywhere():

@@ -40,14 +40,20 @@ resource "aws_secretsmanager_secret" "this" {
 data "aws_iam_policy_document" "secret_access" {
   for_each = var.secret_access
 
-  # No readers listed: reads stay with IAM (a public key is not a secret).
+  # One Deny per kind of access, for every principal but the roles listed; no readers listed leaves reads to IAM
+  # (a public key is not a secret).
   dynamic "statement" {
-    for_each = length(each.value.readers) > 0 ? [each.value.readers] : []
+    for_each = {
+      for sid, rule in {
+        OnlyTheseRolesRead  = { actions = ["secretsmanager:GetSecretValue"], roles = each.value.readers }
+        OnlyTheseRolesWrite = { actions = ["secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"], roles = each.value.writers }
+      } : sid => rule if length(rule.roles) > 0
+    }
 
     content {
-      sid       = "OnlyTheseRolesRead"
+      sid       = statement.key
       effect    = "Deny"
-      actions   = ["secretsmanager:GetSecretValue"]
+      actions   = statement.value.actions
       resources = ["*"]
 
       principals {
@@ -58,26 +64,8 @@ data "aws_iam_policy_document" "secret_access" {
       condition {
         test     = "ArnNotEquals"
         variable = "aws:PrincipalArn"
-        values   = statement.value
+        values   = statement.value.roles
       }
-    }
-  }
-
-  statement {
-    sid       = "OnlyTheseRolesWrite"
-    effect    = "Deny"
-    actions   = ["secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage"]
-    resources = ["*"]
-
-    principals {
-      type        = "*"
-      identifiers = ["*"]
-    }
-
-    condition {
-      test     = "ArnNotEquals"
-      variable = "aws:PrincipalArn"
-      values   = each.value.writers
     }
   }
 }
