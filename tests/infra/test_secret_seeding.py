@@ -20,7 +20,12 @@ STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 
 
 @pytest.fixture
-def sm():
+def sm(monkeypatch):
+    # The in-process emulator, whatever the session points boto3 at (other tests run an emulator server).
+    for key in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
         client = boto3.client("secretsmanager", region_name="eu-west-1")
         # What infra/modules/security creates: the three secrets, without any value.

@@ -26,9 +26,10 @@ GUIDE = ROOT / "docs" / "setup-guide.md"
 README = ROOT / "README.md"
 REGION = "eu-west-1"
 
-# A stub that logs its argv (one JSON-ish line per call) and writes what the real tool would leave behind.
+# A stub that records its call (a file per call, named by the time: the two sides of a pipe run at once) and writes
+# what the real tool would leave behind.
 STUB = """#!/usr/bin/env bash
-printf '%s\\0' "$(basename "$0")" "$PWD" "$@" >> "$STUB_LOG"; printf '\\n' >> "$STUB_LOG"
+printf '%s\\0' "$(basename "$0")" "$PWD" "$@" > "$STUB_LOG/$(date +%s%N)-$$"
 case "$(basename "$0")" in
   aws) [[ "$*" == *get-caller-identity* ]] && echo 123456789012 ;;
   terraform)
@@ -51,7 +52,7 @@ def code_blocks(text: str, start: str, end: str | None) -> list[str]:
 
 
 def calls(log: Path) -> list[list[str]]:
-    return [line.split("\0") for line in log.read_text().split("\0\n") if line]
+    return [path.read_text().split("\0")[:-1] for path in sorted(log.iterdir())]
 
 
 @pytest.fixture
@@ -74,8 +75,8 @@ def run_documented(checkout: Path, tmp_path: Path, script: str) -> list[list[str
     for tool in ("terraform", "aws", "docker", "make", "curl"):
         (bin_dir / tool).write_text(STUB)
         (bin_dir / tool).chmod(0o755)
-    log = tmp_path / "calls.log"
-    log.touch()
+    log = tmp_path / "calls"
+    log.mkdir()
     home = tmp_path / "home"
     home.mkdir()
     env = {
