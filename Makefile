@@ -9,6 +9,8 @@ SHELL := /bin/bash
 
 PYTHON ?= python3
 ENVIRONMENT ?= local
+# Extra arguments of `agentctl deploy`, e.g. ARGS="--var-file $$HOME/dev.tfvars"
+ARGS ?=
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -50,8 +52,8 @@ $(MCP_PROXY_STAMP): requirements-mcp-proxy.lock $(STAMP)
 
 mcp-proxy: $(MCP_PROXY_STAMP) ## The virtualenv of mcp-proxy-for-aws (.venv-mcp-proxy), for stdio MCP clients
 
-deploy: $(STAMP) ## Bring the environment up (ENVIRONMENT=local by default: the whole stack on this machine)
-	@$(BIN)/agentctl --env $(ENVIRONMENT) deploy
+deploy: $(STAMP) ## Bring the environment up (ENVIRONMENT=local by default); ARGS="..." are passed to agentctl deploy
+	@$(BIN)/agentctl --env $(ENVIRONMENT) deploy $(ARGS)
 
 down: ## Stop the local stack; nothing is left running or listening
 	@if [ -x $(BIN)/agentctl ]; then $(BIN)/agentctl --env local down; else echo "nothing to stop"; fi

@@ -47,15 +47,33 @@ def _pending_exists(sm: Any, secret_id: str, token: str) -> bool:
         raise
 
 
+def _current_credential(sm: Any, secret_id: str) -> keys.Credential | None:
+    try:
+        return keys.credential_from_json(
+            sm.get_secret_value(SecretId=secret_id, VersionStage="AWSCURRENT")["SecretString"]
+        )
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+            return None
+        raise
+
+
+def _new_credential(sm: Any, secret_id: str, name: str, names: Names) -> str:
+    current = _current_credential(sm, secret_id)
+    if current is not None:
+        return keys.credential_to_json(keys.generate_credential(current.principal, current.access_key_id))
+    # Terraform creates Orbit's signing key empty; its first rotation (at the first apply) writes the first value.
+    if name == names.orbit_signing_key_secret:
+        return keys.credential_to_json(keys.generate_credential("orbit"))
+    raise RotationError(f"{name} has no current value to rotate")
+
+
 def create_secret(sm: Any, secret_id: str, name: str, token: str, names: Names) -> None:
     if not _pending_exists(sm, secret_id, token):
         if _is_receipt_key(name, names):
             value, _ = receipts.generate_key_pair()
         else:
-            current = keys.credential_from_json(
-                sm.get_secret_value(SecretId=secret_id, VersionStage="AWSCURRENT")["SecretString"]
-            )
-            value = keys.credential_to_json(keys.generate_credential(current.principal, current.access_key_id))
+            value = _new_credential(sm, secret_id, name, names)
         sm.put_secret_value(SecretId=secret_id, SecretString=value, ClientRequestToken=token, VersionStages=[PENDING])
     if _is_receipt_key(name, names):
         # Publish the public half now, while the old private key still signs: Axon accepts the current and the
@@ -88,9 +106,9 @@ def finish_secret(sm: Any, secret_id: str, token: str) -> None:
     stages = sm.describe_secret(SecretId=secret_id)["VersionIdsToStages"]
     current = next((v for v, s in stages.items() if "AWSCURRENT" in s), None)
     if current != token:
-        sm.update_secret_version_stage(
-            SecretId=secret_id, VersionStage="AWSCURRENT", MoveToVersionId=token, RemoveFromVersionId=current
-        )
+        # No current version yet: the first value of a secret created empty.
+        previous = {"RemoveFromVersionId": current} if current else {}
+        sm.update_secret_version_stage(SecretId=secret_id, VersionStage="AWSCURRENT", MoveToVersionId=token, **previous)
     if PENDING in stages.get(token, []) or current != token:
         sm.update_secret_version_stage(SecretId=secret_id, VersionStage=PENDING, RemoveFromVersionId=token)
 

@@ -42,8 +42,11 @@ def module_dirs() -> list[Path]:
     return sorted(path for path in MODULES.iterdir() if path.is_dir())
 
 
+SHARED_ENV = ENVS / "_shared"  # files every environment links to, not an environment
+
+
 def env_dirs() -> list[Path]:
-    return sorted(path for path in ENVS.iterdir() if path.is_dir())
+    return sorted(path for path in ENVS.iterdir() if path.is_dir() and path != SHARED_ENV)
 
 
 def parse_dir(directory: Path) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from .hcl_tools import MODULES, all_blocks, blocks, locals_of, nested, parse_dir, python_minor, variables_of
+from .hcl_tools import MODULES, all_blocks, blocks, locals_of, nested, outputs_of, parse_dir, python_minor, variables_of
 
 SECRET_LOOKING = re.compile(r"SECRET|PASSWORD|TOKEN|SIGNING_KEY|PRIVATE|CREDENTIAL")
 
@@ -54,11 +54,22 @@ def test_every_kms_key_rotates_and_has_a_policy():
 def test_every_secret_is_encrypted_with_a_customer_managed_key():
     for secret in all_blocks("resource", "aws_secretsmanager_secret"):
         assert "aws_kms_key" in str(secret.body.get("kms_key_id")), secret.address
-    versions = all_blocks("resource", "aws_secretsmanager_secret_version")
-    assert versions
-    for version in versions:
-        assert "secret_string" not in version.body, f"{version.address}: values must be write-only (*_wo)"
-        assert "secret_string_wo" in version.body
+
+
+def test_terraform_never_holds_a_key_the_rotation_function_seeds_them():
+    # No secret value in any Terraform resource, plan or state: the secrets are created empty and the first
+    # rotation (at the first apply) writes their first value (tests/infra/test_secret_seeding.py runs it).
+    assert all_blocks("resource", "aws_secretsmanager_secret_version") == []
+    assert all_blocks("ephemeral") == []
+    rotation = all_blocks("resource", "aws_secretsmanager_secret_rotation")[0].body
+    assert rotation["rotate_immediately"] is True
+    rotated = locals_of(parse_dir(MODULES / "lambda"))["rotated_secrets"]
+    assert set(rotated) == {"orbit-signing-key", "governance-receipt-key"}
+    # The task definitions read the seeded secrets only after the rotation started.
+    seeded = outputs_of(parse_dir(MODULES / "lambda"))["seeded_secret_arns"]
+    assert seeded["depends_on"] == ["${aws_secretsmanager_secret_rotation.this}"]
+    stack_ecs = next(e["ecs"] for d in parse_dir(MODULES / "stack") for e in d.get("module", []) if "ecs" in e)
+    assert stack_ecs["secret_arns"] == "${module.lambda.seeded_secret_arns}"
 
 
 def test_secrets_rotate_every_30_days_through_the_rotation_lambda():
@@ -120,8 +131,12 @@ def test_container_wiring_matches_the_contract():
     assert orbit["ORBIT_AXON_URL"] == "http://axon:${local.ports.axon}"
     assert orbit["ORBIT_REPLAY_STORE"] == axon["AXON_REPLAY_STORE"] == "dynamodb"
     assert orbit["ORBIT_GOVERNANCE_FUNCTION"] == "${var.governance_function_name}:${var.governance_alias_name}"
-    assert {"ENVIRONMENT", "PROJECT_NAME", "AWS_REGION"} <= set(orbit) & set(axon)
-    assert {"AXON_ENGINE", "AXON_BEDROCK_MODEL_ID"} <= set(axon)
+    assert {"PROJECT_NAME", "AWS_REGION"} <= set(orbit) & set(axon)
+    # Nothing in Orbit or Axon reads ENVIRONMENT (only the governance function, for its Cedar context).
+    assert "ENVIRONMENT" not in set(orbit) | set(axon)
+    assert {"AXON_ENGINE", "AXON_BEDROCK_MODEL_ID", "AXON_ENGINE_TIMEOUT_SECONDS"} <= set(axon)
+    assert orbit["ORBIT_AXON_TIMEOUT_MS"] == "${tostring(local.orbit_axon_timeout_ms)}"
+    assert orbit["ORBIT_GOVERNANCE_TIMEOUT_MS"] == "${tostring(var.orbit_governance_timeout_ms)}"
     assert [item["name"] for item in ECS_LOCALS["orbit_container"]["secrets"]] == ["ORBIT_SIGNING_KEY"]
     assert [item["name"] for item in ECS_LOCALS["axon_container"]["secrets"]] == [
         "AXON_SIGNING_KEY",
@@ -213,16 +228,3 @@ def test_secret_names_match_the_naming_contract():
         names.receipt_private_key_secret,
         names.receipt_public_key_secret,
     }
-
-
-def test_seeded_signing_key_has_the_credential_shape_the_services_parse():
-    # agent_runtime.keys.credential_from_json reads principal, access_key_id and secret_access_key.
-    version = next(
-        block
-        for block in blocks(parse_dir(MODULES / "security"), "resource", "aws_secretsmanager_secret_version")
-        if block.name == "orbit_signing_key"
-    )
-    value = str(version.body["secret_string_wo"])
-    for key in ("principal", "access_key_id", "secret_access_key"):
-        assert re.search(rf"\b{key}\s*=", value), key
-    assert 'principal = "orbit"' in re.sub(r"\s+", " ", value)

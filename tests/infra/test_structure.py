@@ -10,18 +10,23 @@ from .hcl_tools import (
     ENVS,
     INFRA,
     MODULES,
+    SHARED_ENV,
     all_blocks,
     env_dirs,
     iter_variable_problems,
+    locals_of,
     module_dirs,
     outputs_of,
     parse_dir,
+    parse_file,
     tf_files,
     variables_of,
 )
 
 EXPECTED_MODULES = {"cicd", "dynamodb", "ecr", "ecs", "lambda", "network", "observability", "security", "stack"}
 EXPECTED_ENVS = {"dev", "staging", "prod"}
+SHARED_FILES = ("variables.tf", "outputs.tf", "providers.tf", "stack.tf", ".terraform.lock.hcl")
+LOCKED_AWS_VERSION = "6.25.0"
 
 
 def test_expected_modules_and_environments_exist():
@@ -63,21 +68,47 @@ def test_modules_state_minimum_versions_and_declare_no_backend_or_provider(modul
 
 
 @pytest.mark.parametrize("env", sorted(EXPECTED_ENVS))
-def test_environment_pins_providers_and_uses_an_encrypted_locked_s3_backend(env):
+def test_environment_pins_providers_and_uses_a_partial_encrypted_locked_s3_backend(env):
     docs = parse_dir(ENVS / env)
-    terraform = [block for doc in docs for block in doc.get("terraform", [])]
-    assert len(terraform) == 1
-    settings = terraform[0]
+    settings: dict = {}
+    for doc in docs:
+        for block in doc.get("terraform", []):
+            assert not set(block) & set(settings), "a terraform setting declared twice"
+            settings.update(block)
     assert re.fullmatch(r">= ?1\.1[1-9]\.\d+", str(settings["required_version"]))
     providers = settings["required_providers"][0]
-    assert providers["aws"]["version"] == "~> 6.0"
-    for provider in providers.values():
-        assert str(provider["version"]).startswith("~>"), provider
+    assert set(providers) == {"aws"}
+    assert providers["aws"] == {"source": "hashicorp/aws", "version": LOCKED_AWS_VERSION}
     backend = settings["backend"][0]["s3"]
+    # Partial: the bucket and the region come from `terraform init -backend-config=...` (agentctl, the guide).
+    assert set(backend) == {"key", "encrypt", "use_lockfile"}
     assert backend["encrypt"] is True
     assert backend["use_lockfile"] is True
-    assert env in backend["bucket"]
-    assert f"/{env}/" in backend["key"]
+    assert backend["key"] == f"agent-runtime/{env}/terraform.tfstate"
+    # versions.tf holds required_version (agentctl reads it there) and the backend.
+    versions = parse_file(ENVS / env / "versions.tf")["terraform"][0]
+    assert "required_version" in versions
+    assert "backend" in versions
+
+
+@pytest.mark.parametrize("env", sorted(EXPECTED_ENVS))
+def test_environment_commits_the_lock_file_of_the_pinned_provider(env):
+    lock = (ENVS / env / ".terraform.lock.hcl").read_text(encoding="utf-8")
+    entries = re.findall(r'provider "([^"]+)" \{\s*version\s*=\s*"([^"]+)"\s*constraints\s*=\s*"([^"]+)"', lock)
+    # The constraints as Terraform writes them: every module's ">= 6.0" and the environment's exact pin.
+    assert entries == [("registry.terraform.io/hashicorp/aws", LOCKED_AWS_VERSION, f">= 6.0.0, {LOCKED_AWS_VERSION}")]
+    hashes = re.findall(r'"(h1:[A-Za-z0-9+/=]{44}|zh:[0-9a-f]{64})"', lock)
+    assert any(h.startswith("h1:") for h in hashes)
+    assert sum(h.startswith("zh:") for h in hashes) >= 10
+    assert lock == (ENVS / "dev" / ".terraform.lock.hcl").read_text(encoding="utf-8"), "one lock for all"
+
+
+def test_environments_share_variables_outputs_and_provider_through_links():
+    for env in EXPECTED_ENVS:
+        for name in SHARED_FILES:
+            path = ENVS / env / name
+            assert path.is_symlink(), f"{path} must link to ../_shared/{name}"
+            assert path.resolve() == (SHARED_ENV / name).resolve()
 
 
 @pytest.mark.parametrize("env", sorted(EXPECTED_ENVS))
@@ -120,17 +151,26 @@ def test_environment_outputs_cover_the_contract():
 
 
 def test_prod_and_staging_protect_state_and_dev_does_not():
-    def module_args(env: str) -> dict:
-        docs = parse_dir(ENVS / env)
-        return next(entry["stack"] for doc in docs for entry in doc.get("module", []))
+    def settings(env: str) -> dict:
+        return locals_of([parse_file(ENVS / env / "main.tf")])
 
-    assert module_args("prod")["deletion_protection"] is True
-    assert module_args("staging")["deletion_protection"] is True
-    assert module_args("dev")["deletion_protection"] is False
-    prod = module_args("prod")
+    assert settings("prod")["deletion_protection"] is True
+    assert settings("staging")["deletion_protection"] is True
+    assert settings("dev")["deletion_protection"] is False
+    prod = settings("prod")
     assert prod["network"]["az_count"] == 3
     assert prod["orbit"]["min_capacity"] >= 2
     assert prod["axon"]["min_capacity"] >= 2
+    # Warm governance instances where traffic matters, none in dev (docs/architecture.md, Timeouts).
+    assert prod["governance"]["provisioned_concurrency"] >= 1
+    assert settings("dev")["governance"]["provisioned_concurrency"] == 0
+
+
+def test_each_environment_sets_only_its_own_values():
+    for env in EXPECTED_ENVS:
+        main = parse_file(ENVS / env / "main.tf")
+        assert set(main) == {"locals"}, f"{env}/main.tf: the wiring is in _shared/stack.tf"
+        assert locals_of([main])["environment"] == env
 
 
 def test_no_app_mesh_anywhere():

@@ -1,35 +1,12 @@
 # dev: the smallest environment that still has the production shape. Two AZs and one shared NAT gateway, one or
-# two tasks per service, no deletion protection (dev is torn down and rebuilt).
-module "stack" {
-  source = "../../modules/stack"
-
-  project_name = var.project_name
-  environment  = "dev"
-
-  network = {
-    az_count           = 2
-    single_nat_gateway = true
-    client_cidr_blocks = var.client_cidr_blocks
-  }
-
+# two tasks per service, no deletion protection (dev is torn down and rebuilt), no provisioned concurrency.
+# (The module call is ../_shared/stack.tf, linked here as stack.tf.)
+locals {
+  environment         = "dev"
+  network             = { az_count = 2, single_nat_gateway = true }
   deletion_protection = false
   log_retention_days  = 30
-
-  orbit = { cpu = 256, memory = 512, min_capacity = 1, max_capacity = 2 }
-  axon  = { cpu = 512, memory = 1024, min_capacity = 1, max_capacity = 2 }
-
-  governance = { memory_size = 512, timeout = 10, reserved_concurrency = 10, log_level = "DEBUG" }
-
-  certificate_arn       = var.certificate_arn
-  orbit_image_tag       = var.orbit_image_tag
-  axon_image_tag        = var.axon_image_tag
-  lambda_zip_path       = var.lambda_zip_path
-  axon_engine           = var.axon_engine
-  axon_bedrock_model_id = var.axon_bedrock_model_id
-  alarm_email           = var.alarm_email
-
-  github_repository          = var.github_repository
-  existing_oidc_provider_arn = var.existing_oidc_provider_arn
-  state_bucket_name          = var.state_bucket_name
-  state_key                  = "agent-runtime/dev/terraform.tfstate"
+  orbit               = { cpu = 256, memory = 512, min_capacity = 1, max_capacity = 2 }
+  axon                = { cpu = 512, memory = 1024, min_capacity = 1, max_capacity = 2 }
+  governance          = { memory_size = 512, timeout = 10, reserved_concurrency = 10, provisioned_concurrency = 0, log_level = "DEBUG" }
 }

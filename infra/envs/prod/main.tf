@@ -1,35 +1,12 @@
 # prod: three AZs with a NAT gateway each, 2 to 10 tasks per service (the specification's range), deletion
-# protection on everything that holds state.
-module "stack" {
-  source = "../../modules/stack"
-
-  project_name = var.project_name
-  environment  = "prod"
-
-  network = {
-    az_count           = 3
-    single_nat_gateway = false
-    client_cidr_blocks = var.client_cidr_blocks
-  }
-
+# protection on everything that holds state, governance instances kept warm (docs/architecture.md, Timeouts).
+# (The module call is ../_shared/stack.tf, linked here as stack.tf.)
+locals {
+  environment         = "prod"
+  network             = { az_count = 3, single_nat_gateway = false }
   deletion_protection = true
   log_retention_days  = 30
-
-  orbit = { cpu = 512, memory = 1024, min_capacity = 2, max_capacity = 10 }
-  axon  = { cpu = 1024, memory = 2048, min_capacity = 2, max_capacity = 10 }
-
-  governance = { memory_size = 1024, timeout = 10, reserved_concurrency = 100, log_level = "INFO" }
-
-  certificate_arn       = var.certificate_arn
-  orbit_image_tag       = var.orbit_image_tag
-  axon_image_tag        = var.axon_image_tag
-  lambda_zip_path       = var.lambda_zip_path
-  axon_engine           = var.axon_engine
-  axon_bedrock_model_id = var.axon_bedrock_model_id
-  alarm_email           = var.alarm_email
-
-  github_repository          = var.github_repository
-  existing_oidc_provider_arn = var.existing_oidc_provider_arn
-  state_bucket_name          = var.state_bucket_name
-  state_key                  = "agent-runtime/prod/terraform.tfstate"
+  orbit               = { cpu = 512, memory = 1024, min_capacity = 2, max_capacity = 10 }
+  axon                = { cpu = 1024, memory = 2048, min_capacity = 2, max_capacity = 10 }
+  governance          = { memory_size = 1024, timeout = 10, reserved_concurrency = 100, provisioned_concurrency = 2, log_level = "INFO" }
 }

@@ -55,15 +55,24 @@ data "aws_iam_policy_document" "boundary" {
     resources = ["arn:${local.partition}:lambda:${local.region}:${local.account_id}:function:${var.project_name}-*"]
   }
 
+  # The project's log groups only (the naming contract's prefixes; each pattern's trailing * covers the group's
+  # streams too).
   statement {
     sid    = "ProjectLogGroups"
     effect = "Allow"
     actions = [
       "logs:CreateLogStream",
-      "logs:DescribeLogGroups",
       "logs:DescribeLogStreams",
       "logs:PutLogEvents",
     ]
+    resources = local.project_log_groups
+  }
+
+  # Listing log groups reveals names only; VPC Flow Logs' delivery role needs it.
+  statement {
+    sid       = "ListLogGroups"
+    effect    = "Allow"
+    actions   = ["logs:DescribeLogGroups"]
     resources = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*"]
   }
 
@@ -88,6 +97,7 @@ data "aws_iam_policy_document" "boundary" {
     resources = [
       "arn:${local.partition}:bedrock:*::foundation-model/*",
       "arn:${local.partition}:bedrock:*:${local.account_id}:inference-profile/*",
+      "arn:${local.partition}:bedrock:*:${local.account_id}:application-inference-profile/*",
     ]
   }
 

@@ -62,6 +62,17 @@ data "aws_iam_policy_document" "deploy_state_and_read" {
     resources = ["arn:${local.partition}:s3:::${var.state_bucket_name}/${var.state_key}*"]
   }
 
+  # Axon's IAM grants derive from the configured inference profile (data.aws_bedrock_inference_profile).
+  statement {
+    sid     = "ReadInferenceProfiles"
+    effect  = "Allow"
+    actions = ["bedrock:GetInferenceProfile"]
+    resources = [
+      "arn:${local.partition}:bedrock:${local.region}:${local.account_id}:inference-profile/*",
+      "arn:${local.partition}:bedrock:${local.region}:${local.account_id}:application-inference-profile/*",
+    ]
+  }
+
   statement {
     sid    = "ReadOnlyDiscovery"
     effect = "Allow"
@@ -321,11 +332,13 @@ data "aws_iam_policy_document" "deploy_compute" {
       "lambda:DeleteAlias",
       "lambda:DeleteFunction",
       "lambda:DeleteFunctionConcurrency",
+      "lambda:DeleteProvisionedConcurrencyConfig",
       "lambda:Get*",
       "lambda:InvokeFunction",
       "lambda:List*",
       "lambda:PublishVersion",
       "lambda:PutFunctionConcurrency",
+      "lambda:PutProvisionedConcurrencyConfig",
       "lambda:RemovePermission",
       "lambda:TagResource",
       "lambda:UntagResource",
@@ -357,7 +370,6 @@ data "aws_iam_policy_document" "deploy_compute" {
 
 data "aws_iam_policy_document" "deploy_security" {
   # IAM writes are limited to <project>-* roles carrying the workload boundary, and the deploy role's own role and policies are denied.
-  # kms:CreateKey cannot be scoped to a resource; it requires the project tag.
   # kms:CreateKey cannot be scoped to a resource; it requires the project tag.
   statement {
     sid    = "CreateBoundedWorkloadRoles"
@@ -510,8 +522,11 @@ data "aws_iam_policy_document" "deploy_security" {
     resources = ["${local.arn_prefix.kms}:alias/${var.project_name}-*"]
   }
 
+  # The secrets' metadata and rotation, never their values: Terraform creates them empty and the rotation
+  # function writes every value. No resource-policy writes either: the policies that name each key's readers
+  # are put by an administrator's apply (the first deploy), so CI cannot widen who reads a key.
   statement {
-    sid    = "ProjectSecrets"
+    sid    = "ProjectSecretsWithoutTheirValues"
     effect = "Allow"
     actions = [
       "secretsmanager:CancelRotateSecret",
@@ -519,15 +534,12 @@ data "aws_iam_policy_document" "deploy_security" {
       "secretsmanager:DeleteSecret",
       "secretsmanager:DescribeSecret",
       "secretsmanager:GetResourcePolicy",
-      "secretsmanager:GetSecretValue",
       "secretsmanager:ListSecretVersionIds",
-      "secretsmanager:PutSecretValue",
       "secretsmanager:RestoreSecret",
       "secretsmanager:RotateSecret",
       "secretsmanager:TagResource",
       "secretsmanager:UntagResource",
       "secretsmanager:UpdateSecret",
-      "secretsmanager:UpdateSecretVersionStage",
     ]
     resources = ["${local.arn_prefix.secrets}:secret:${var.project_name}/*"]
   }

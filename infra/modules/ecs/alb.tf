@@ -1,5 +1,14 @@
 # Internal Application Load Balancer in the private subnets: HTTPS listener (TLS 1.2+, certificate from ACM)
-# forwarding to Orbit, HTTP listener that only redirects to HTTPS, access logs to a dedicated S3 bucket.
+# forwarding Orbit's public paths to Orbit, HTTP listener that only redirects to HTTPS, access logs to a dedicated
+# S3 bucket.
+
+locals {
+  # The only paths the load balancer forwards (exact matches). Anything else, /metrics first of all, is answered
+  # 404 by the load balancer itself: Prometheus scrapes each task on its own address inside the VPC, and no
+  # encoding, case or trailing-slash variant of a hidden path can reach Orbit. A new public route of Orbit is added
+  # here too (tests/infra/test_alb_paths.py compares this list with Orbit's routes).
+  orbit_public_paths = ["/dispatch", "/health", "/mcp", "/.well-known/agent-runtime/receipt-keys"]
+}
 
 resource "aws_lb" "this" {
   # The load balancer is internal (no internet-facing listener); requests are authenticated by SigV4 in Orbit and rate limited by Governance.
@@ -11,7 +20,7 @@ resource "aws_lb" "this" {
   drop_invalid_header_fields = true
   desync_mitigation_mode     = "defensive"
   enable_deletion_protection = var.deletion_protection
-  idle_timeout               = 60
+  idle_timeout               = local.alb_idle_timeout_s
 
   access_logs {
     bucket  = aws_s3_bucket.access_logs.id
@@ -25,13 +34,13 @@ resource "aws_lb" "this" {
 }
 
 resource "aws_lb_target_group" "orbit" {
-  # TLS terminates at the internal ALB; the hop to Orbit stays inside the private subnets, where only the ALB's security group may reach Orbit, and every request carries a SigV4 signature.
+  #checkov:skip=CKV_AWS_378:TLS terminates at the internal ALB (HTTPS listener only); the hop to Orbit stays inside the private subnets, where only the ALB's security group may reach Orbit, and every request carries a SigV4 signature.
   name                 = "${var.project_name}-orbit"
   port                 = local.ports.orbit
   protocol             = "HTTP"
   target_type          = "ip"
   vpc_id               = var.vpc_id
-  deregistration_delay = 30
+  deregistration_delay = local.orbit_request_s + 5
 
   health_check {
     enabled             = true
@@ -55,9 +64,33 @@ resource "aws_lb_listener" "https" {
   ssl_policy        = var.ssl_policy
   certificate_arn   = var.certificate_arn
 
+  # Not one of Orbit's public paths: a JSON 404 in the shape of Orbit's errors, without reaching Orbit.
   default_action {
+    type = "fixed-response"
+
+    fixed_response {
+      content_type = "application/json"
+      message_body = jsonencode({ error = "Not found", code = "NOT_FOUND" })
+      status_code  = "404"
+    }
+  }
+
+  tags = var.tags
+}
+
+resource "aws_lb_listener_rule" "orbit_public_paths" {
+  listener_arn = aws_lb_listener.https.arn
+  priority     = 10
+
+  action {
     type             = "forward"
     target_group_arn = aws_lb_target_group.orbit.arn
+  }
+
+  condition {
+    path_pattern {
+      values = local.orbit_public_paths
+    }
   }
 
   tags = var.tags

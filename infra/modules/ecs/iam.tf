@@ -17,9 +17,6 @@ locals {
   }
 
   client_secrets_arn = "arn:${local.partition}:secretsmanager:${local.region}:${local.account_id}:secret:${var.project_name}/clients/*" # pragma: allowlist secret (a name, not a secret)
-  bedrock_model_arns = length(var.bedrock_model_arns) > 0 ? var.bedrock_model_arns : [
-    "arn:${local.partition}:bedrock:${local.region}::foundation-model/${var.axon_bedrock_model_id}",
-  ]
 }
 
 data "aws_iam_policy_document" "ecs_tasks_assume" {
@@ -139,7 +136,7 @@ data "aws_iam_policy_document" "task_common" {
   statement {
     sid       = "ReadOwnSecrets"
     effect    = "Allow"
-    actions   = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
+    actions   = ["secretsmanager:GetSecretValue"]
     resources = local.service_secrets[each.key]
   }
 
@@ -156,10 +153,11 @@ data "aws_iam_policy_document" "task_common" {
     }
   }
 
+  # One conditional PutItem per signature (and per receipt at Axon): the condition is the replay check, no read.
   statement {
     sid       = "ReplayCache"
     effect    = "Allow"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem"]
+    actions   = ["dynamodb:PutItem"]
     resources = [var.replay_table_arn]
   }
 
@@ -191,7 +189,7 @@ data "aws_iam_policy_document" "orbit_task" {
   statement {
     sid       = "ReadClientCredentials"
     effect    = "Allow"
-    actions   = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
+    actions   = ["secretsmanager:GetSecretValue"]
     resources = [local.client_secrets_arn]
   }
 
@@ -206,15 +204,35 @@ data "aws_iam_policy_document" "orbit_task" {
 data "aws_iam_policy_document" "axon_task" {
   source_policy_documents = [data.aws_iam_policy_document.task_common["axon"].json]
 
+  # The Converse API is authorised by bedrock:InvokeModel (ConverseStream, which Axon does not use, by
+  # ...WithResponseStream), on the model or inference profile named in the call.
   dynamic "statement" {
     for_each = var.axon_engine == "bedrock" ? [1] : []
 
     content {
-      # The Converse API is authorised by bedrock:InvokeModel (ConverseStream by ...WithResponseStream).
       sid       = "InvokeConfiguredModel"
       effect    = "Allow"
       actions   = ["bedrock:InvokeModel"]
-      resources = local.bedrock_model_arns
+      resources = local.bedrock_direct_arns
+    }
+  }
+
+  # Through an inference profile, Bedrock also authorises the call on the foundation model in whichever Region
+  # the profile routes it to; those grants hold only for calls made through this profile.
+  dynamic "statement" {
+    for_each = var.axon_engine == "bedrock" && length(local.bedrock_routed_model_arns) > 0 ? [1] : []
+
+    content {
+      sid       = "InvokeModelsThroughProfile"
+      effect    = "Allow"
+      actions   = ["bedrock:InvokeModel"]
+      resources = local.bedrock_routed_model_arns
+
+      condition {
+        test     = "StringEquals"
+        variable = "bedrock:InferenceProfileArn"
+        values   = [local.bedrock_profile_arn]
+      }
     }
   }
 }

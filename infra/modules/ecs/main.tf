@@ -28,6 +28,24 @@ locals {
   container_user = "10001:10001"
   python         = "/opt/venv/bin/python"
 
+  # Timeouts along the request path, each above the one it waits for, so that the innermost bound decides and
+  # the caller sees its answer (docs/architecture.md, "Timeouts"):
+  #   Bedrock call (AXON_ENGINE_TIMEOUT_SECONDS) < Orbit's wait for Axon (+5 s) < Service Connect's request
+  #   timeout (+5 s) < Orbit's whole dispatch (+ governance bound + 1 s) < the ALB idle timeout (+5 s, 60 s at
+  #   least); drains (deregistration delay, gunicorn graceful timeout, stopTimeout) cover a whole request.
+  # The builtin engine answers at once: Orbit keeps its 5 s default for Axon.
+  axon_engine_timeout_seconds = var.axon_engine_timeout_seconds
+  orbit_axon_timeout_ms       = var.axon_engine == "bedrock" ? (var.axon_engine_timeout_seconds + 5) * 1000 : 5000
+  axon_request_timeout_s      = ceil(local.orbit_axon_timeout_ms / 1000) + 5
+  orbit_request_s             = ceil((local.orbit_axon_timeout_ms + var.orbit_governance_timeout_ms) / 1000) + 1
+  alb_idle_timeout_s          = max(60, local.orbit_request_s + 5)
+  graceful_timeout_s = {
+    orbit = local.orbit_request_s + 2
+    axon  = ceil(local.orbit_axon_timeout_ms / 1000) + 2
+  }
+  # Fargate allows at most 120 s (the variables' validations keep the derived values below it).
+  stop_timeout_s = { for service, graceful in local.graceful_timeout_s : service => min(120, graceful + 5) }
+
   orbit_container = {
     name                   = "orbit"
     image                  = "${var.ecr_repository_urls.orbit}:${var.orbit_image_tag}"
@@ -38,16 +56,18 @@ locals {
       { name = "http", containerPort = local.ports.orbit, hostPort = local.ports.orbit, protocol = "tcp", appProtocol = "http" },
     ]
     environment = [
-      { name = "ENVIRONMENT", value = var.environment },
       { name = "PROJECT_NAME", value = var.project_name },
       { name = "AWS_REGION", value = local.region },
       { name = "ORBIT_AXON_URL", value = "http://axon:${local.ports.axon}" },
+      { name = "ORBIT_AXON_TIMEOUT_MS", value = tostring(local.orbit_axon_timeout_ms) },
+      { name = "ORBIT_GOVERNANCE_TIMEOUT_MS", value = tostring(var.orbit_governance_timeout_ms) },
       { name = "ORBIT_GOVERNANCE_FUNCTION", value = "${var.governance_function_name}:${var.governance_alias_name}" },
       { name = "ORBIT_REPLAY_STORE", value = "dynamodb" },
       # The ALB is the one proxy in front of Orbit: its X-Forwarded-For gives the client's source IP.
       { name = "ORBIT_TRUSTED_PROXY_HOPS", value = "1" },
       { name = "PROMETHEUS_MULTIPROC_DIR", value = "/tmp/prometheus" },
       { name = "GUNICORN_WORKERS", value = tostring(max(1, floor(var.orbit.cpu / 1024))) },
+      { name = "GUNICORN_GRACEFUL_TIMEOUT", value = tostring(local.graceful_timeout_s.orbit) },
     ]
     secrets = [
       { name = "ORBIT_SIGNING_KEY", valueFrom = var.secret_arns.orbit_signing_key },
@@ -66,7 +86,7 @@ locals {
       retries     = 3
       startPeriod = 30
     }
-    stopTimeout = 30
+    stopTimeout = local.stop_timeout_s.orbit
     logConfiguration = {
       logDriver = "awslogs"
       options = {
@@ -87,14 +107,15 @@ locals {
       { name = "http", containerPort = local.ports.axon, hostPort = local.ports.axon, protocol = "tcp", appProtocol = "http" },
     ]
     environment = [
-      { name = "ENVIRONMENT", value = var.environment },
       { name = "PROJECT_NAME", value = var.project_name },
       { name = "AWS_REGION", value = local.region },
       { name = "AXON_ENGINE", value = var.axon_engine },
       { name = "AXON_BEDROCK_MODEL_ID", value = var.axon_bedrock_model_id },
+      { name = "AXON_ENGINE_TIMEOUT_SECONDS", value = tostring(local.axon_engine_timeout_seconds) },
       { name = "AXON_REPLAY_STORE", value = "dynamodb" },
       { name = "PROMETHEUS_MULTIPROC_DIR", value = "/tmp/prometheus" },
       { name = "GUNICORN_WORKERS", value = tostring(max(1, floor(var.axon.cpu / 1024))) },
+      { name = "GUNICORN_GRACEFUL_TIMEOUT", value = tostring(local.graceful_timeout_s.axon) },
     ]
     secrets = [
       { name = "AXON_SIGNING_KEY", valueFrom = var.secret_arns.orbit_signing_key },
@@ -114,7 +135,7 @@ locals {
       retries     = 3
       startPeriod = 30
     }
-    stopTimeout = 30
+    stopTimeout = local.stop_timeout_s.axon
     logConfiguration = {
       logDriver = "awslogs"
       options = {
@@ -249,6 +270,12 @@ resource "aws_ecs_service" "axon" {
         dns_name = "axon"
         port     = local.ports.axon
       }
+
+      # Service Connect's proxy ends an HTTP request after 15 s by default: above Orbit's own wait, so that a slow
+      # Bedrock answer is Orbit's timeout (and Orbit's decision), not the proxy's.
+      timeout {
+        per_request_timeout_seconds = local.axon_request_timeout_s
+      }
     }
 
     log_configuration {
@@ -322,5 +349,5 @@ resource "aws_ecs_service" "orbit" {
   tags = merge(var.tags, { Name = local.service_names.orbit, Service = "orbit" })
 
   # The Axon endpoint must exist in the namespace before Orbit's tasks start (Service Connect resolves at start).
-  depends_on = [aws_ecs_service.axon, aws_lb_listener.https]
+  depends_on = [aws_ecs_service.axon, aws_lb_listener_rule.orbit_public_paths]
 }

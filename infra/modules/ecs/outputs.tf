@@ -74,3 +74,8 @@ output "access_logs_bucket" {
   description = "S3 bucket of the load balancer's access logs."
   value       = aws_s3_bucket.access_logs.id
 }
+
+output "bedrock_resource_arns" {
+  description = "Bedrock ARNs Axon's role may invoke: the model or inference profile, and the foundation models a profile routes to (empty with the builtin engine)."
+  value       = concat(local.bedrock_direct_arns, local.bedrock_routed_model_arns)
+}

@@ -14,16 +14,6 @@ variable "project_name" {
   }
 }
 
-variable "environment" {
-  description = "Deployment environment, passed to the containers as ENVIRONMENT."
-  type        = string
-
-  validation {
-    condition     = contains(["dev", "staging", "prod"], var.environment)
-    error_message = "environment must be one of dev, staging, prod."
-  }
-}
-
 variable "tags" {
   description = "Tags added to every resource of this module."
   type        = map(string)
@@ -243,7 +233,7 @@ variable "axon_bedrock_model_id" {
 }
 
 variable "bedrock_model_arns" {
-  description = "ARNs Axon may invoke; empty means the foundation model axon_bedrock_model_id in this region. An inference profile needs its own ARN and the foundation-model ARNs it routes to."
+  description = "ARNs Axon may invoke, overriding what axon_bedrock_model_id implies (see bedrock.tf: its foundation model, or an inference profile and the foundation models it routes to)."
   type        = list(string)
   default     = []
 
@@ -283,4 +273,27 @@ variable "access_log_retention_days" {
 variable "permissions_boundary_arn" {
   description = "ARN of the IAM policy set as permissions boundary on the task and execution roles."
   type        = string
+}
+
+variable "axon_engine_timeout_seconds" {
+  description = "Bound of one Bedrock call in Axon (AXON_ENGINE_TIMEOUT_SECONDS). Orbit's wait for Axon, the Service Connect request timeout, the load balancer's idle timeout and the drain times are derived from it (main.tf)."
+  type        = number
+  default     = 30
+
+  validation {
+    # The largest value whose derived stop timeouts stay within Fargate's 120 s.
+    condition     = var.axon_engine_timeout_seconds >= 1 && var.axon_engine_timeout_seconds <= 100
+    error_message = "axon_engine_timeout_seconds must be between 1 and 100."
+  }
+}
+
+variable "orbit_governance_timeout_ms" {
+  description = "Orbit's bound on one governance invocation (ORBIT_GOVERNANCE_TIMEOUT_MS, one attempt): above the handler's measured cold start plus the Lambda runtime's start (docs/architecture.md, Timeouts)."
+  type        = number
+  default     = 3000
+
+  validation {
+    condition     = var.orbit_governance_timeout_ms >= 500 && var.orbit_governance_timeout_ms <= 10000
+    error_message = "orbit_governance_timeout_ms must be between 500 and 10000."
+  }
 }

@@ -1,5 +1,11 @@
 # Execution roles. Each can touch only its own tables, secrets, keys and log group, plus what every function in a
 # VPC with active tracing needs (network interfaces, X-Ray), none of which can be scoped to a resource.
+#
+# No statement for the functions' environment variables: Lambda decrypts them with the governance key through a
+# grant it creates for the execution role when the function is created or updated. (The former statements keyed
+# on kms:EncryptionContext:LambdaFunctionName, the context of the console's client-side encryption helpers, which
+# this code never uses: they could never match.) tests/infra/test_iam_vs_code.py derives every other action here
+# from the code's boto3 calls.
 
 # Only functions of this account can use these roles: attaching a role to a function takes iam:PassRole here.
 # (No aws:SourceAccount condition: Lambda does not document it for execution-role trust, and a condition it does
@@ -55,36 +61,26 @@ resource "aws_iam_role" "governance" {
 data "aws_iam_policy_document" "governance" {
   source_policy_documents = [data.aws_iam_policy_document.lambda_runtime.json]
 
+  # The policy store is read by key (the live pointer, a manifest, its policy items): no Query, no Scan.
   statement {
-    sid    = "ReadPolicies"
-    effect = "Allow"
-    actions = [
-      "dynamodb:BatchGetItem",
-      "dynamodb:GetItem",
-      "dynamodb:Query",
-      "dynamodb:Scan",
-    ]
+    sid       = "ReadPolicies"
+    effect    = "Allow"
+    actions   = ["dynamodb:BatchGetItem", "dynamodb:GetItem"]
     resources = [var.table_arns.policies]
   }
 
+  # One atomic UpdateItem ADD per counter; nothing else touches the table.
   statement {
     sid       = "CountRateLimits"
     effect    = "Allow"
-    actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
+    actions   = ["dynamodb:UpdateItem"]
     resources = [var.table_arns.rate_limits]
-  }
-
-  statement {
-    sid       = "RecordReceipts"
-    effect    = "Allow"
-    actions   = ["dynamodb:PutItem"]
-    resources = [var.table_arns.replay_cache]
   }
 
   statement {
     sid       = "ReadReceiptKey"
     effect    = "Allow"
-    actions   = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
+    actions   = ["secretsmanager:GetSecretValue"]
     resources = [var.secret_arns.receipt_private_key]
   }
 
@@ -98,19 +94,6 @@ data "aws_iam_policy_document" "governance" {
       test     = "StringEquals"
       variable = "kms:ViaService"
       values   = ["secretsmanager.${local.region}.amazonaws.com"]
-    }
-  }
-
-  statement {
-    sid       = "DecryptEnvironment"
-    effect    = "Allow"
-    actions   = ["kms:Decrypt"]
-    resources = [var.kms_key_arns.governance]
-
-    condition {
-      test     = "StringEquals"
-      variable = "kms:EncryptionContext:LambdaFunctionName"
-      values   = [local.governance_name]
     }
   }
 
@@ -186,18 +169,6 @@ data "aws_iam_policy_document" "key_rotation" {
     }
   }
 
-  statement {
-    sid       = "DecryptEnvironment"
-    effect    = "Allow"
-    actions   = ["kms:Decrypt"]
-    resources = [var.kms_key_arns.governance]
-
-    condition {
-      test     = "StringEquals"
-      variable = "kms:EncryptionContext:LambdaFunctionName"
-      values   = [local.key_rotation_name]
-    }
-  }
 
   statement {
     sid       = "WriteOwnLogs"

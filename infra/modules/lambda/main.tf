@@ -53,6 +53,7 @@ resource "aws_lambda_function" "governance" {
 
   environment {
     variables = {
+      # ENVIRONMENT is in the Cedar context of every decision (governance.config.Settings).
       ENVIRONMENT  = var.environment
       PROJECT_NAME = var.project_name
       LOG_LEVEL    = var.governance.log_level
@@ -85,6 +86,16 @@ resource "aws_lambda_alias" "live" {
   function_version = aws_lambda_function.governance.version
 }
 
+# Instances of `live` kept initialised, so that the first calls after a deploy or a burst do not pay the cold start
+# (imports, the first policy and key reads: see docs/architecture.md, Timeouts, for the figure) against Orbit's bound.
+resource "aws_lambda_provisioned_concurrency_config" "live" {
+  count = var.governance.provisioned_concurrency > 0 ? 1 : 0
+
+  function_name                     = aws_lambda_alias.live.function_name
+  qualifier                         = aws_lambda_alias.live.name
+  provisioned_concurrent_executions = var.governance.provisioned_concurrency
+}
+
 resource "aws_lambda_function" "key_rotation" {
   #checkov:skip=CKV_AWS_116:Secrets Manager invokes rotation synchronously, step by step, and retries a failed rotation itself; a dead-letter queue would never receive anything.
   #checkov:skip=CKV_AWS_272:The zip is built by CI from the reviewed commit and deployed by the OIDC deploy role only; AWS Signer code signing is not set up for this project.
@@ -104,7 +115,6 @@ resource "aws_lambda_function" "key_rotation" {
 
   environment {
     variables = {
-      ENVIRONMENT  = var.environment
       PROJECT_NAME = var.project_name
     }
   }

@@ -37,3 +37,27 @@ output "governance_log_group_name" {
   description = "Log group of the governance function."
   value       = aws_cloudwatch_log_group.governance.name
 }
+
+output "governance_provisioned_concurrency" {
+  description = "Provisioned concurrency of the live alias (0: none)."
+  value       = var.governance.provisioned_concurrency
+}
+
+output "governance_role_arn" {
+  description = "ARN of the governance function's execution role (the only reader of the receipt private key besides the rotation role)."
+  value       = aws_iam_role.governance.arn
+}
+
+output "key_rotation_role_arn" {
+  description = "ARN of the key-rotation function's execution role (the only writer of the service keys)."
+  value       = aws_iam_role.key_rotation.arn
+}
+
+output "seeded_secret_arns" {
+  description = "ARNs of the secrets the first rotation seeds, available once that rotation has started: consumers that read them at start-up (the ECS task definitions) take them from here to be ordered after it."
+  value = {
+    orbit_signing_key  = var.secret_arns.orbit_signing_key
+    receipt_public_key = var.secret_arns.receipt_public_key
+  }
+  depends_on = [aws_secretsmanager_secret_rotation.this]
+}

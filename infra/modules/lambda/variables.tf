@@ -9,7 +9,7 @@ variable "project_name" {
 }
 
 variable "environment" {
-  description = "Deployment environment, passed to the functions as ENVIRONMENT."
+  description = "Deployment environment, passed to the governance function as ENVIRONMENT (part of the Cedar context)."
   type        = string
 
   validation {
@@ -25,7 +25,7 @@ variable "tags" {
 }
 
 variable "lambda_zip_path" {
-  description = "Path of the deployment package built by `make lambda-package` (governance/lambda/lambda.zip); it holds both handlers."
+  description = "Path of the deployment package (governance/lambda/lambda.zip, built by agentctl deploy with scripts/build_lambda.py); it holds both handlers."
   type        = string
 
   validation {
@@ -57,18 +57,24 @@ variable "architecture" {
 }
 
 variable "governance" {
-  description = "Sizing of the governance function: memory (MB), timeout (s), reserved concurrency, log level."
+  description = "Sizing of the governance function: memory (MB), timeout (s), reserved concurrency, provisioned concurrency of the live alias (0: none), log level."
   type = object({
-    memory_size          = optional(number, 512)
-    timeout              = optional(number, 10)
-    reserved_concurrency = optional(number, 50)
-    log_level            = optional(string, "INFO")
+    memory_size             = optional(number, 512)
+    timeout                 = optional(number, 10)
+    reserved_concurrency    = optional(number, 50)
+    provisioned_concurrency = optional(number, 0)
+    log_level               = optional(string, "INFO")
   })
   default = {}
 
   validation {
     condition     = var.governance.reserved_concurrency >= 1 && var.governance.timeout >= 1 && var.governance.timeout <= 60
     error_message = "governance.reserved_concurrency must be at least 1 and governance.timeout between 1 and 60 seconds."
+  }
+
+  validation {
+    condition     = var.governance.provisioned_concurrency >= 0 && var.governance.provisioned_concurrency <= var.governance.reserved_concurrency
+    error_message = "governance.provisioned_concurrency must be between 0 and governance.reserved_concurrency."
   }
 
   validation {
@@ -100,9 +106,8 @@ variable "dynamodb_prefix_list_id" {
 variable "table_arns" {
   description = "ARNs of the project's DynamoDB tables."
   type = object({
-    policies     = string
-    rate_limits  = string
-    replay_cache = string
+    policies    = string
+    rate_limits = string
   })
 }
 
@@ -155,4 +160,9 @@ variable "rotation_days" {
 variable "permissions_boundary_arn" {
   description = "ARN of the IAM policy set as permissions boundary on the functions' roles."
   type        = string
+}
+
+variable "vpc_endpoint_ids" {
+  description = "IDs of the interface VPC endpoints (Secrets Manager among them): the first rotation, which seeds the keys, waits for them."
+  type        = list(string)
 }

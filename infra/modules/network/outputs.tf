@@ -57,3 +57,8 @@ output "flow_log_group_name" {
   description = "Name of the VPC flow log group."
   value       = aws_cloudwatch_log_group.flow_logs.name
 }
+
+output "interface_endpoint_ids" {
+  description = "IDs of the interface VPC endpoints (what functions without internet access reach AWS through)."
+  value       = [for endpoint in aws_vpc_endpoint.interface : endpoint.id]
+}

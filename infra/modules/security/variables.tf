@@ -35,3 +35,16 @@ variable "secret_recovery_window_days" {
     error_message = "secret_recovery_window_days must be 0 or between 7 and 30."
   }
 }
+
+variable "secret_access" {
+  description = "By secret short name (a key of the secrets this module creates): the role ARNs that may read it (GetSecretValue; empty leaves reads to IAM) and write it (PutSecretValue, UpdateSecretVersionStage); every other principal is denied by the secret's resource policy."
+  type = map(object({
+    readers = optional(list(string), [])
+    writers = list(string)
+  }))
+
+  validation {
+    condition     = alltrue([for name, access in var.secret_access : contains(["orbit-signing-key", "governance-receipt-key", "governance-receipt-public-key"], name) && length(access.writers) > 0])
+    error_message = "secret_access keys must be secrets of this module, each with at least one writer."
+  }
+}

@@ -23,7 +23,21 @@ module "security" {
 
   project_name                = var.project_name
   secret_recovery_window_days = var.deletion_protection ? 30 : 0
-  tags                        = local.tags
+  # Who may read and write each service key, enforced by the secrets' resource policies (docs/security.md).
+  secret_access = {
+    orbit-signing-key = {
+      readers = concat(values(module.ecs.task_role_arns), values(module.ecs.execution_role_arns), [module.lambda.key_rotation_role_arn])
+      writers = [module.lambda.key_rotation_role_arn]
+    }
+    governance-receipt-key = {
+      readers = [module.lambda.governance_role_arn, module.lambda.key_rotation_role_arn]
+      writers = [module.lambda.key_rotation_role_arn]
+    }
+    governance-receipt-public-key = {
+      writers = [module.lambda.key_rotation_role_arn]
+    }
+  }
+  tags = local.tags
 }
 
 module "network" {
@@ -74,10 +88,10 @@ module "lambda" {
   subnet_ids                      = module.network.private_subnet_ids
   vpc_endpoints_security_group_id = module.network.vpc_endpoints_security_group_id
   dynamodb_prefix_list_id         = module.network.dynamodb_prefix_list_id
+  vpc_endpoint_ids                = module.network.interface_endpoint_ids
   table_arns = {
-    policies     = module.dynamodb.table_arns["governance-policies"]
-    rate_limits  = module.dynamodb.table_arns["rate-limits"]
-    replay_cache = module.dynamodb.table_arns["replay-cache"]
+    policies    = module.dynamodb.table_arns["governance-policies"]
+    rate_limits = module.dynamodb.table_arns["rate-limits"]
   }
   secret_arns = {
     orbit_signing_key   = module.security.secret_arns["orbit-signing-key"]
@@ -100,7 +114,6 @@ module "ecs" {
   source = "../ecs"
 
   project_name                    = var.project_name
-  environment                     = var.environment
   vpc_id                          = module.network.vpc_id
   vpc_cidr                        = module.network.vpc_cidr
   client_cidr_blocks              = var.network.client_cidr_blocks
@@ -123,26 +136,25 @@ module "ecs" {
   axon_image_tag  = var.axon_image_tag
   orbit           = var.orbit
   axon            = var.axon
-  secret_arns = {
-    orbit_signing_key  = module.security.secret_arns["orbit-signing-key"]
-    receipt_public_key = module.security.secret_arns["governance-receipt-public-key"]
-  }
+  # From the lambda module: the task definitions wait for the first rotation, which writes these values.
+  secret_arns = module.lambda.seeded_secret_arns
   kms_key_arns = {
     axon  = module.security.kms_key_arns["axon"]
     orbit = module.security.kms_key_arns["orbit"]
     data  = module.security.kms_key_arns["data"]
   }
-  replay_table_arn         = module.dynamodb.table_arns["replay-cache"]
-  governance_function_name = module.lambda.governance_function_name
-  governance_alias_name    = module.lambda.governance_alias_name
-  governance_alias_arn     = module.lambda.governance_alias_arn
-  axon_engine              = var.axon_engine
-  axon_bedrock_model_id    = var.axon_bedrock_model_id
-  bedrock_model_arns       = var.bedrock_model_arns
-  logs_kms_key_arn         = module.security.kms_key_arns["logs"]
-  log_retention_days       = var.log_retention_days
-  permissions_boundary_arn = module.cicd.permissions_boundary_arn
-  tags                     = local.tags
+  replay_table_arn            = module.dynamodb.table_arns["replay-cache"]
+  governance_function_name    = module.lambda.governance_function_name
+  governance_alias_name       = module.lambda.governance_alias_name
+  governance_alias_arn        = module.lambda.governance_alias_arn
+  axon_engine                 = var.axon_engine
+  axon_bedrock_model_id       = var.axon_bedrock_model_id
+  bedrock_model_arns          = var.bedrock_model_arns
+  axon_engine_timeout_seconds = var.axon_engine_timeout_seconds
+  logs_kms_key_arn            = module.security.kms_key_arns["logs"]
+  log_retention_days          = var.log_retention_days
+  permissions_boundary_arn    = module.cicd.permissions_boundary_arn
+  tags                        = local.tags
 }
 
 module "observability" {

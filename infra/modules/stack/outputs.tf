@@ -82,3 +82,13 @@ output "vpc_id" {
   description = "ID of the VPC."
   value       = module.network.vpc_id
 }
+
+output "bedrock_resource_arns" {
+  description = "Bedrock ARNs Axon's role may invoke (empty with the builtin engine)."
+  value       = module.ecs.bedrock_resource_arns
+}
+
+output "governance_provisioned_concurrency" {
+  description = "Provisioned concurrency of the governance function's live alias (0: none)."
+  value       = module.lambda.governance_provisioned_concurrency
+}

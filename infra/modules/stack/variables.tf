@@ -98,23 +98,30 @@ variable "axon_bedrock_model_id" {
 }
 
 variable "bedrock_model_arns" {
-  description = "Bedrock ARNs Axon may invoke; empty means the foundation model axon_bedrock_model_id in this region."
+  description = "Bedrock ARNs Axon may invoke; empty derives them from axon_bedrock_model_id (its foundation model, or an inference profile and the foundation models it routes to)."
   type        = list(string)
   default     = []
 }
 
+variable "axon_engine_timeout_seconds" {
+  description = "Bound of one Bedrock call in Axon (AXON_ENGINE_TIMEOUT_SECONDS); Orbit's wait for Axon and the load balancer's idle timeout are derived from it."
+  type        = number
+  default     = 30
+}
+
 variable "lambda_zip_path" {
-  description = "Path of the Lambda deployment package built by `make lambda-package`."
+  description = "Path of the Lambda deployment package (agentctl deploy builds it with scripts/build_lambda.py)."
   type        = string
 }
 
 variable "governance" {
-  description = "Governance function sizing: memory (MB), timeout (s), reserved concurrency, log level."
+  description = "Governance function sizing: memory (MB), timeout (s), reserved and provisioned concurrency, log level."
   type = object({
-    memory_size          = optional(number, 512)
-    timeout              = optional(number, 10)
-    reserved_concurrency = optional(number, 50)
-    log_level            = optional(string, "INFO")
+    memory_size             = optional(number, 512)
+    timeout                 = optional(number, 10)
+    reserved_concurrency    = optional(number, 50)
+    provisioned_concurrency = optional(number, 0)
+    log_level               = optional(string, "INFO")
   })
   default = {}
 }

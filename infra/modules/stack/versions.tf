@@ -6,13 +6,5 @@ terraform {
       source  = "hashicorp/aws"
       version = ">= 6.0"
     }
-    random = {
-      source  = "hashicorp/random"
-      version = ">= 3.7.1"
-    }
-    tls = {
-      source  = "hashicorp/tls"
-      version = ">= 4.1.0"
-    }
   }
 }
