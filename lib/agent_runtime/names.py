@@ -61,6 +61,11 @@ class Names:
         return f"{self.project}-replay-cache"
 
     @property
+    def decision_log_table(self) -> str:
+        """Every decision's Cedar request, kept a few days for `agentctl policy replay`."""
+        return f"{self.project}-decision-log"
+
+    @property
     def tools_table(self) -> str:
         """The MCP targets and their tools (agentctl tools; read by Orbit)."""
         return f"{self.project}-tools"

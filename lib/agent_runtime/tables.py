@@ -41,6 +41,20 @@ def table_definitions(names: Names) -> list[dict[str, Any]]:
             "TimeToLive": {"AttributeName": TTL_ATTRIBUTE, "Enabled": True},
         },
         {
+            # Every decision's Cedar request, by hour (agent_runtime.decision_log.DecisionLog), expired by TTL.
+            "TableName": names.decision_log_table,
+            "KeySchema": [
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            "AttributeDefinitions": [
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            "BillingMode": "PAY_PER_REQUEST",
+            "TimeToLive": {"AttributeName": TTL_ATTRIBUTE, "Enabled": True},
+        },
+        {
             # MCP targets and the tools of their synced generation (agent_runtime.tools.ToolStore).
             "TableName": names.tools_table,
             "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],

@@ -322,3 +322,62 @@ def test_an_audit_record_that_cannot_be_written_turns_an_allow_into_a_denial(han
     failure = [json.loads(line) for line in capsys.readouterr().err.splitlines() if "audit_write_failed" in line]
     assert failure[0]["decision_id"] == answer["decision_id"]
     assert "No space left on device" in failure[0]["error"]
+
+
+def tool_event(principal: str = "alice", **overrides) -> dict:
+    base = {
+        "kind": "tool_call",
+        "principal": principal,
+        "target": "payments",
+        "tool": "transfer",
+        "input": {"amount": 150},
+        "arguments_sha256": "a" * 64,
+        "request_digest": receipts.tool_call_digest("transfer", {"amount": 150}),
+        "user_id": "",
+        "request_id": "7",
+        "source_ip": "10.0.0.9",
+        "correlation_id": "corr-tool",
+    }
+    base.update(overrides)
+    return base
+
+
+def test_every_decision_is_logged_with_the_cedar_request_it_evaluated(handler, aws, store):
+    import time
+
+    from agent_runtime.decision_log import DecisionLog
+
+    store.commit(
+        parse_policies(
+            '@id("tools") permit(principal, action in Action::"mcp_tools", resource);\n'
+            '@id("cap") forbid(principal, action == Action::"payments___transfer", resource)'
+            " when { context.input.amount > 100 };"
+        )
+    )
+    dispatched = handler.lambda_handler(event(), Context())
+    unrecorded = handler.lambda_handler(tool_event(), Context())
+    recorded = handler.lambda_handler(tool_event(arguments={"amount": 150}), Context())
+    assert (unrecorded["outcome"], unrecorded["policy_ids"]) == ("deny", ["cap"])  # the tool call was decided in full
+    records = {r.decision_id: r for r in DecisionLog(aws[0], NAMES.decision_log_table).read(time.time() - 60)}
+    first = records[dispatched["decision_id"]]
+    assert (first.principal, first.action, first.resource) == ("alice", "call_reasoning", ("Service", "axon"))
+    assert first.context["user_id"] == "u1"
+    assert first.context["source_ip"] == {"__extn": {"fn": "ip", "arg": "10.0.0.7"}}
+    assert first.policy_set_version == 2
+    without = records[unrecorded["decision_id"]]
+    assert without.arguments_recorded is False
+    assert "input" not in without.context
+    assert without.parents == ("mcp_tools", "target:payments")
+    with_arguments = records[recorded["decision_id"]]
+    assert with_arguments.arguments_recorded is True
+    assert with_arguments.context["input"] == {"amount": 150}
+    audited = {e["decision_id"]: e for e in handler.audit_events}
+    assert audited[recorded["decision_id"]]["arguments"] == {"amount": 150}
+    assert "arguments" not in audited[unrecorded["decision_id"]]
+
+
+def test_a_decision_log_outage_does_not_change_the_decision(handler, aws):
+    handler.lambda_handler(event(), Context())  # warm
+    aws[0].delete_table(TableName=NAMES.decision_log_table)
+    answer = handler.lambda_handler(event(), Context())
+    assert answer["outcome"] == "allow"

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
+from agent_runtime.decision_log import DEFAULT_RETENTION_DAYS
 from agent_runtime.names import Names
 from agent_runtime.settings import load, require
 from governance.store import CONFIG_REFRESH_SECONDS
@@ -23,6 +24,8 @@ class Settings:
     receipt_ttl_seconds: int = 30
     metrics_namespace: str = ""
     config_refresh_seconds: float = CONFIG_REFRESH_SECONDS
+    decision_log_table: str = ""  # every decision's Cedar request, for agentctl policy replay
+    decision_log_retention_days: int = DEFAULT_RETENTION_DAYS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -34,6 +37,7 @@ class Settings:
             "rate_limit_table": names.rate_limits_table,
             "receipt_key_secret": names.receipt_private_key_secret,
             "metrics_namespace": names.metrics_namespace,
+            "decision_log_table": names.decision_log_table,
         }
         return load(cls, environ, defaults, **overrides)
 
@@ -45,3 +49,4 @@ class Settings:
             lambda v: 0 <= v <= CONFIG_REFRESH_SECONDS,
             f"must be between 0 and {CONFIG_REFRESH_SECONDS}",
         )
+        require(self, "decision_log_retention_days", lambda v: 1 <= v <= 365, "must be between 1 and 365")

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +22,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from agent_runtime import aws, receipts
+from agent_runtime.decision_log import DecisionLog, DecisionRecord
 from agent_runtime.logs import JsonFormatter, configure_logging, correlation_id_var
 from governance.config import Settings
 from governance.evaluate import (
@@ -76,6 +78,8 @@ class Runtime:
 
     store: PolicyStore
     limiter: RateLimiter
+    decision_log: DecisionLog
+    pool: ThreadPoolExecutor  # the decision's DynamoDB writes, made concurrently
     secrets: Any
     receipt_key_secret: str
     config_refresh_seconds: float = CONFIG_REFRESH_SECONDS
@@ -88,9 +92,12 @@ class Runtime:
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
         dynamodb = aws.client("dynamodb", connect_timeout=1.0, read_timeout=2.0, max_attempts=2)
+        pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="decision")
         runtime = cls(
             store=PolicyStore(dynamodb, settings.policy_table),
-            limiter=RateLimiter(dynamodb, settings.rate_limit_table),
+            limiter=RateLimiter(dynamodb, settings.rate_limit_table, pool),
+            decision_log=DecisionLog(dynamodb, settings.decision_log_table, settings.decision_log_retention_days),
+            pool=pool,
             secrets=aws.client("secretsmanager"),
             receipt_key_secret=settings.receipt_key_secret,
             config_refresh_seconds=settings.config_refresh_seconds,
@@ -146,10 +153,13 @@ def decide(event: Any, decision_id: str) -> tuple[Decision, DecisionRequest | No
         config = rt.config()
         policy_set = rt.policies(config.version)
         now = time.time()
+        # The decision log is written alongside the rate-limit counters: the decision waits for no extra trip.
+        logged = rt.pool.submit(rt.decision_log.record, decision_record(decision_id, request, config.version, now))
         limit = rt.limiter.check(request.principal, request.source_ip, config.limits, now)
         decision = evaluate(
             request, policy_set, limit, now=datetime.fromtimestamp(now, UTC), environment=settings.environment
         )
+        _settle(logged, decision_id)
         if decision.allowed:
             decision.receipt = receipts.issue(
                 rt.receipt_key(),
@@ -165,6 +175,39 @@ def decide(event: Any, decision_id: str) -> tuple[Decision, DecisionRequest | No
         log.exception("governance could not decide", extra={"event": "governance_error"})
         return Decision(ERROR, False, REASON_ERROR, [], 0), request
     return decision, request
+
+
+def decision_record(decision_id: str, request: DecisionRequest, version: int, now: float) -> DecisionRecord:
+    """The Cedar request of this decision, as `agentctl policy replay` will evaluate it again. A tool call's
+    arguments are in it only when the operator records them for the target."""
+    context = request.cedar_context(datetime.fromtimestamp(now, UTC), settings.environment)
+    recorded = request.target is None or request.arguments is not None
+    if not recorded:
+        context.pop("input", None)
+    return DecisionRecord(
+        decision_id=decision_id,
+        at=now,
+        principal=request.principal,
+        action=request.action,
+        resource=request.resource,
+        parents=request.action_parents,
+        context=context,
+        policy_set_version=version,
+        correlation_id=request.correlation_id,
+        arguments_recorded=recorded,
+        target=request.target,
+        tool=request.tool,
+    )
+
+
+def _settle(logged: Future, decision_id: str) -> None:
+    """The decision log is for replaying traffic, not a control: a record that could not be written is said and
+    counted, and the decision stands (the audit event remains its record)."""
+    try:
+        logged.result(timeout=5)
+    except Exception:
+        metrics.add_metric(name="DecisionLogWriteFailures", unit=MetricUnit.Count, value=1)
+        log.exception("decision log write failed", extra={"event": "decision_log_failed", "decision_id": decision_id})
 
 
 def audit(decision: Decision, request: DecisionRequest | None) -> None:

@@ -32,11 +32,11 @@ class RateLimitResult:
 
 
 class RateLimiter:
-    def __init__(self, dynamodb: Any, table_name: str) -> None:
+    def __init__(self, dynamodb: Any, table_name: str, pool: ThreadPoolExecutor) -> None:
         self.dynamodb = dynamodb
         self.table = table_name
         # The three counters are independent items: update them concurrently, one round trip of latency.
-        self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="ratelimit")
+        self._pool = pool
 
     def _increment(self, key: str, expires_at: int, by: int = 1) -> int:
         response = self.dynamodb.update_item(

@@ -23,7 +23,8 @@ class OrbitSettings:
     axon_timeout_ms: int = 5000
     axon_connect_timeout_ms: int = 500
     governance_function: str = ""  # default: <project>-governance:live
-    governance_timeout_ms: int = 2000
+    # A cold Governance answers in about 2 s (bench/cold_start.py, docs/architecture.md#timeouts): 3 s leaves room.
+    governance_timeout_ms: int = 3000
     max_body_bytes: int = 64 * 1024
     # The largest body Axon accepts (AXON_MAX_BODY_BYTES): what Orbit would send is sized before Governance is asked.
     axon_max_body_bytes: int = 72 * 1024
