@@ -285,3 +285,110 @@ def test_receipts_verify_only_the_call_they_were_issued_for():
     for target, tool, arguments in [("payments", "transfer", {"amount": 6}), ("ledger", "transfer", {"amount": 5})]:
         with pytest.raises(receipts.ReceiptError):
             receipts.verify_tool_call(token, keys, target=target, tool=tool, arguments=arguments)
+
+
+def test_a_stdio_client_through_mcp_proxy_for_aws(gateway):
+    """The AWS-published mcp-proxy-for-aws (its own virtualenv: it needs mcp<2) connects a stdio MCP client, here
+    the SDK's, to Orbit unchanged: it signs with SigV4 (service execute-api) and speaks the 2025-11-25 protocol."""
+    import asyncio
+
+    from mcp import Client, StdioServerParameters
+
+    proxy = ROOT / ".venv-mcp-proxy" / "bin" / "mcp-proxy-for-aws"
+    assert proxy.exists(), "run `make mcp-proxy` (make test does)"
+    agent = gateway["agent"]
+    params = StdioServerParameters(
+        command=str(proxy),
+        args=[gateway["url"], "--service", "execute-api", "--region", "us-east-1"],
+        env={
+            "AWS_ACCESS_KEY_ID": agent.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": agent.secret_access_key,
+            "AWS_REGION": "us-east-1",
+            "AWS_CONFIG_FILE": "/nonexistent",
+            "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        },
+    )
+
+    async def run():
+        async with Client(params, mode="legacy", read_timeout_seconds=60) as client:
+            names = sorted(t.name for t in (await client.list_tools()).tools)
+            allowed = await client.call_tool("payments___transfer", {"amount": 30, "to": "proxy"})
+            refused = await client.call_tool("payments___transfer", {"amount": 300, "to": "proxy"})
+            return names, allowed, refused
+
+    names, allowed, refused = asyncio.run(run())
+    assert "payments___transfer" in names
+    assert "payments___refund" not in names
+    assert allowed.is_error is False, allowed
+    assert allowed.content[0].text.startswith("moved 30 EUR to proxy")
+    assert refused.is_error is True
+    assert "big-transfers" in refused.content[0].text
+
+
+def test_a_shadow_policy_lets_the_call_through_and_says_what_it_would_have_done(stack, gateway):
+    push(
+        stack,
+        '@id("shadow-no-bob") @mode("shadow") forbid(principal, action == Action::"payments___transfer", resource)'
+        ' when { context.input.to == "bob" };',
+    )
+    try:
+        result = call(gateway["url"], gateway["agent"], "2026-07-28", "payments___transfer", {"amount": 3, "to": "bob"})
+        assert result.is_error is False
+        shadowed = [e for e in audit_events(stack) if e.get("outcome") == "shadow" and e.get("tool") == "transfer"]
+        assert shadowed
+        assert shadowed[-1]["shadow"] == {"would_allow": False, "policy_ids": ["shadow-no-bob"]}
+        assert shadowed[-1]["enforced_outcome"] == "allow"
+    finally:
+        delete(stack, "shadow-no-bob")
+
+
+def test_governance_down_means_a_refusal_and_nothing_reaches_the_upstream(stack, gateway):
+    from agentctl.local.stack import LocalStack, Ports, start_program, stop_program, wait_healthy
+
+    local = LocalStack(stack.state_dir, Ports(**stack.ports), stack.project)
+    before = len(mcp_upstream.CALLS)
+    stop_program(local, "governance")
+    try:
+        result = call(gateway["url"], gateway["agent"], "2026-07-28", "payments___transfer", {"amount": 1, "to": "x"})
+    finally:
+        start_program(local, "governance")
+        wait_healthy(local, "governance")
+    assert result.is_error is True
+    assert result.meta["agent-runtime/code"] == "SERVICE_UNAVAILABLE"
+    assert result.meta["agent-runtime/retry_after"] >= 1
+    assert len(mcp_upstream.CALLS) == before
+
+
+def test_an_upstream_down_opens_its_breaker(stack, gateway):
+    orbit, agent = stack.url("orbit"), gateway["agent"]
+    dead = mcp_upstream.Upstream(mcp_upstream.build_payments(orbit, "flaky"), stateless=True, json_response=True)
+    dead.start()
+    add_target(stack, "flaky", dead.url)
+    policy = f'permit(principal == Client::"{agent.principal}", action in Action::"target:flaky", resource);'
+    push(stack, f'@id("flaky-all") {policy}')
+
+    async def calls(client) -> list:
+        # One session: its request ids differ, so identical calls are not identical requests (a tool call
+        # signed twice alike in one second would be refused as a replay).
+        results = [await client.call_tool("flaky___balance", {})]
+        dead.stop()
+        results += [await client.call_tool("flaky___balance", {}) for _ in range(7)]
+        results.append(await client.call_tool("payments___balance", {}))
+        return results
+
+    try:
+        time.sleep(6)  # Orbit's tool cache (5 s) has the new target
+        results = with_client(gateway["url"], agent, "legacy", calls)
+        assert results[0].is_error is False
+        for result in results[1:8]:
+            assert result.is_error is True
+            assert result.meta["agent-runtime/code"] == "SERVICE_UNAVAILABLE"
+            assert "flaky" in result.content[0].text
+        # The breaker opened after 5 failures (ORBIT_CIRCUIT_FAIL_MAX): the last ones were refused at once.
+        assert ["not called for now" in r.content[0].text for r in results[1:8]] == [False] * 5 + [True] * 2
+        assert results[7].meta["agent-runtime/retry_after"] >= 1
+        assert results[8].is_error is False  # the other targets are not affected by this one's breaker
+    finally:
+        delete(stack, "flaky-all")
+        _store(stack).remove_target("flaky")

@@ -285,15 +285,17 @@ def _forward(services: Any, target: Target, tool: Tool, arguments: dict[str, Any
             int(error.get("code", mcp.INTERNAL_ERROR)), str(error.get("message", "")), error.get("data")
         ) from exc
     except (CircuitOpen, _UpstreamDown) as exc:
-        retry_after = exc.retry_after if isinstance(exc, CircuitOpen) else _RETRY_AFTER_OUTAGE
+        opened = isinstance(exc, CircuitOpen)
+        retry_after = exc.retry_after if opened else _RETRY_AFTER_OUTAGE
         log.error("upstream %s unavailable: %s", target.name, exc, extra={"event": "upstream_unavailable"})
+        why = "its recent calls failed, so it is not called for now" if opened else "it did not answer"
         return _refused(
             tool,
             "SERVICE_UNAVAILABLE",
             decision,
             retry_after=retry_after,
-            text=f"The call of {tool.action} was allowed but its server ({target.name}) is unavailable; it was not "
-            f"executed. Try again in {retry_after} s.",
+            text=f"The call of {tool.action} was allowed but its server ({target.name}) is unavailable ({why}); "
+            f"it was not executed. Try again in {retry_after} s.",
         )
 
 
