@@ -1,6 +1,7 @@
 """One structured JSON log format for Orbit, Axon, the governance Lambda and the local tools.
 
-Each line: timestamp, level, service, correlation_id, event, message and the event's fields. Hand-written
+Each line: timestamp, level, service, correlation_id, trace_id and span_id (the span the line was written in,
+so that logs and traces join), event, message and the event's fields. Hand-written
 (about forty lines) rather than python-json-logger because the two things we need, a per-request
 correlation id from a contextvar and the redaction of secret-bearing fields, are most of the code either way.
 """
@@ -14,6 +15,8 @@ import os
 import sys
 from datetime import UTC, datetime
 from typing import Any
+
+from agent_runtime import tracing
 
 correlation_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
 
@@ -47,6 +50,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         fields = {key: value for key, value in vars(record).items() if key not in _RECORD_ATTRIBUTES}
+        trace_id, span_id = tracing.ids()
         line: dict[str, Any] = {
             "timestamp": datetime.fromtimestamp(record.created, UTC)
             .isoformat(timespec="milliseconds")
@@ -54,6 +58,8 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "service": self.service,
             "correlation_id": fields.pop("correlation_id", None) or correlation_id_var.get(),
+            "trace_id": trace_id,
+            "span_id": span_id,
             "event": fields.pop("event", None) or record.name,
             "message": record.getMessage(),
         }

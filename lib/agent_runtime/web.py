@@ -14,6 +14,7 @@ from flask import Blueprint, Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 import agent_runtime
+from agent_runtime import tracing
 from agent_runtime.errors import (
     ERROR_CODES,
     ApiError,
@@ -94,7 +95,10 @@ def authenticate(verifier: SigV4Verifier, body: bytes, refusals: Any, *, record:
     """Verify the request's signature: 401 with the contract's code, or 503 when the key or replay store cannot
     answer (fail closed: nothing is accepted without a check). `refusals` counts refusals by code. With
     `record=False`, the caller spends the signature later (spend())."""
-    return _refusing(refusals, lambda: verifier.verify(raw_request(body), record=record))
+    with tracing.span("sigv4.verify") as span:
+        verified = _refusing(refusals, lambda: verifier.verify(raw_request(body), record=record))
+        span.set_attribute("agent_runtime.principal", verified.principal)
+        return verified
 
 
 def spend(verifier: SigV4Verifier, verified: VerifiedRequest, refusals: Any) -> None:
@@ -164,8 +168,48 @@ def _health_blueprint(service: str) -> Blueprint:
     return bp
 
 
+_UNTRACED = frozenset({"/health", "/metrics"})  # probes and scrapes: no trace of their own
+
+
+def _start_server_span(service: str) -> None:
+    """The request's server span (`orbit POST /dispatch`), child of the context the client sent."""
+    if request.path in _UNTRACED:
+        return
+    route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
+    parent = tracing.extract(request.headers)
+    span = tracing.start_span(
+        f"{service} {request.method} {route}",
+        tracing.SERVER,
+        {
+            "http.request.method": request.method,
+            "http.route": route,
+            "url.scheme": request.scheme,
+            "url.path": printable(request.path, 256),
+            "client.address": request.remote_addr or "",
+            "agent_runtime.correlation_id": g.correlation_id,
+        },
+        parent,
+    )
+    g.span = span
+    g.span_token = tracing.activate(span, parent)
+
+
+def _end_server_span(error: BaseException | None) -> None:
+    span = g.pop("span", None)
+    if span is None:
+        return
+    status = g.get("status_code")
+    if status is not None:
+        span.set_attribute("http.response.status_code", status)
+    if error is not None or (status or 0) >= 500:
+        span.set_status(tracing.Status(tracing.StatusCode.ERROR))
+    span.end()
+    tracing.detach(g.pop("span_token"))
+
+
 def init_service(app: Flask, service: str) -> None:
-    """Correlation ids in and out, JSON for every error, one access-log line per request, GET /health."""
+    """Correlation ids in and out, a server span per request (its trace id in the response's `traceparent`), JSON
+    for every error, one access-log line per request, GET /health."""
     app.url_map.strict_slashes = False
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.register_blueprint(_health_blueprint(service))
@@ -176,10 +220,21 @@ def init_service(app: Flask, service: str) -> None:
         g.correlation_id = incoming if _CORRELATION_RE.match(incoming) else str(uuid.uuid4())
         g.started = time.perf_counter()
         correlation_id_var.set(g.correlation_id)
+        _start_server_span(service)
+
+    @app.teardown_request
+    def _teardown(error: BaseException | None) -> None:
+        _end_server_span(error)
 
     @app.after_request
     def _finish(response: Response) -> Response:
         response.headers[CORRELATION_HEADER] = correlation_id()
+        g.status_code = response.status_code
+        span = g.get("span")
+        if span is not None:
+            parent = tracing.traceparent(span)
+            if parent:
+                response.headers["traceparent"] = parent
         response.headers.setdefault("Cache-Control", "no-store")
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         started = g.get("started")

@@ -392,3 +392,25 @@ def test_an_upstream_down_opens_its_breaker(stack, gateway):
     finally:
         delete(stack, "flaky-all")
         _store(stack).remove_target("flaky")
+
+
+def test_a_tool_call_is_one_trace_down_to_the_upstream(stack, gateway):
+    from tests.system.test_tracing import spans
+
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}}
+    body = {
+        "jsonrpc": "2.0",
+        "id": str(uuid.uuid4()),
+        "method": "tools/call",
+        "params": {"name": "payments___transfer", "arguments": {"amount": 9, "to": "trace"}, "_meta": meta},
+    }
+    headers = {"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "payments___transfer"}
+    response = _raw(gateway["url"], gateway["agent"], body, headers)
+    assert response.json()["result"]["isError"] is False
+    trace_id = response.headers["traceparent"].split("-")[1]
+    found = {s["name"]: s for s in spans(stack, trace_id, {"orbit POST /mcp", "mcp.upstream payments"})}
+    upstream = found["mcp.upstream payments"]
+    assert upstream["attributes"]["gen_ai.tool.name"] == "transfer"
+    assert found["orbit POST /mcp"]["attributes"]["gen_ai.tool.name"] == "payments___transfer"
+    assert "governance.decide" in found
+    assert "trace" not in json.dumps(upstream["attributes"])  # the arguments are not in a span

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import threading
 import time
@@ -21,9 +22,10 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
-from agent_runtime import aws, receipts
+from agent_runtime import aws, receipts, tracing
 from agent_runtime.decision_log import DecisionLog, DecisionRecord
 from agent_runtime.logs import JsonFormatter, configure_logging, correlation_id_var
+from agent_runtime.tracing import configure_tracing
 from governance.config import Settings
 from governance.evaluate import (
     ERROR,
@@ -61,6 +63,7 @@ class _AuditStream(logging.StreamHandler):
 
 
 configure_logging("governance")
+configure_tracing("governance")
 log = logging.getLogger("governance")
 audit_log = logging.getLogger("governance.audit")
 audit_log.handlers[:] = [_AuditStream()]
@@ -70,6 +73,7 @@ metrics = Metrics(namespace=settings.metrics_namespace, service="governance")
 
 
 RECEIPT_KEY_TTL_SECONDS = 300
+_IN_LAMBDA = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
 
 
 @dataclass
@@ -118,7 +122,8 @@ class Runtime:
     def config(self) -> Config:
         """The live policy-set version and limits, read at most once per config_refresh_seconds."""
         if time.monotonic() - self._config_read >= self.config_refresh_seconds or self._config is None:
-            self._config = self.store.read_config()
+            with tracing.span("governance.config", attributes={"agent_runtime.cached": False}):
+                self._config = self.store.read_config()
             self._config_read = time.monotonic()
         return self._config
 
@@ -156,21 +161,23 @@ def decide(event: Any, decision_id: str) -> tuple[Decision, DecisionRequest | No
         # The decision log is written alongside the rate-limit counters: the decision waits for no extra trip.
         logged = rt.pool.submit(rt.decision_log.record, decision_record(decision_id, request, config.version, now))
         limit = rt.limiter.check(request.principal, request.source_ip, config.limits, now)
-        decision = evaluate(
-            request, policy_set, limit, now=datetime.fromtimestamp(now, UTC), environment=settings.environment
-        )
+        with tracing.span("cedar.evaluate", attributes={"agent_runtime.policy_set_version": config.version}):
+            decision = evaluate(
+                request, policy_set, limit, now=datetime.fromtimestamp(now, UTC), environment=settings.environment
+            )
         _settle(logged, decision_id)
         if decision.allowed:
-            decision.receipt = receipts.issue(
-                rt.receipt_key(),
-                decision_id=decision_id,
-                principal=request.principal,
-                intent=request.action,
-                digest=request.request_digest,
-                policy_set_version=decision.policy_set_version,
-                now=now,
-                ttl_seconds=settings.receipt_ttl_seconds,
-            )
+            with tracing.span("receipt.sign"):
+                decision.receipt = receipts.issue(
+                    rt.receipt_key(),
+                    decision_id=decision_id,
+                    principal=request.principal,
+                    intent=request.action,
+                    digest=request.request_digest,
+                    policy_set_version=decision.policy_set_version,
+                    now=now,
+                    ttl_seconds=settings.receipt_ttl_seconds,
+                )
     except Exception:
         log.exception("governance could not decide", extra={"event": "governance_error"})
         return Decision(ERROR, False, REASON_ERROR, [], 0), request
@@ -255,9 +262,14 @@ def record_metrics(decision: Decision) -> None:
 
 
 def lambda_handler(event: Any, context: Any) -> dict[str, Any]:
+    carrier = event.get("trace") if isinstance(event, dict) else None
+    parent = tracing.extract(carrier if isinstance(carrier, dict) else {})
     try:
-        return handle(event)
+        with tracing.span("governance.decide", tracing.SERVER, {"faas.trigger": "other"}, parent=parent):
+            return handle(event)
     finally:
+        if _IN_LAMBDA:  # a frozen execution environment would hold the spans until the next call, or lose them
+            tracing.flush()
         try:
             flush_metrics()
         except Exception as exc:  # a metric lost is said on stderr; it never turns a decision into an error
@@ -286,6 +298,8 @@ def handle(event: Any) -> dict[str, Any]:
         return list_tools(event, decision_id)
     decision, request = decide(event, decision_id)
     decision.decision_id = decision_id
+    if request is not None:
+        tracing.annotate(tracing.decision_attributes(decision, request.principal))
     decision.decision_time_ms = round((time.perf_counter() - started) * 1000, 3)
     try:
         audit(decision, request)

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from agent_runtime import tracing
 from agent_runtime.tables import TTL_ATTRIBUTE
 from governance.store import Limits
 
@@ -38,7 +39,17 @@ class RateLimiter:
         # The three counters are independent items: update them concurrently, one round trip of latency.
         self._pool = pool
 
-    def _increment(self, key: str, expires_at: int, by: int = 1) -> int:
+    def _increment(self, key: str, expires_at: int, by: int = 1, scope: str = "global", parent: Any = None) -> int:
+        attributes = {
+            "rpc.system": "aws-api",
+            "rpc.service": "DynamoDB",
+            "rpc.method": "UpdateItem",
+            "aws.dynamodb.table_names": [self.table],
+        }
+        with tracing.span(f"ratelimit.{scope}", tracing.CLIENT, attributes, parent=parent):
+            return self._update(key, expires_at, by)
+
+    def _update(self, key: str, expires_at: int, by: int) -> int:
         response = self.dynamodb.update_item(
             TableName=self.table,
             Key={"pk": {"S": key}},
@@ -58,7 +69,8 @@ class RateLimiter:
             ("principal", f"principal#{principal}#{window}", limits.for_principal(principal)),
             ("ip", f"ip#{source_ip}#{window}", limits.per_ip),
         ]
-        counts = list(self._pool.map(lambda s: self._increment(s[1], expires_at), scopes))
+        parent = tracing.current_context()  # the counters are updated on other threads: their spans need it
+        counts = list(self._pool.map(lambda s: self._increment(s[1], expires_at, scope=s[0], parent=parent), scopes))
         # The scope with the least room left is the one a client is told about.
         results = [
             RateLimitResult(count <= limit, limit, max(limit - count, 0), reset, scope)

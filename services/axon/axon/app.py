@@ -9,7 +9,7 @@ from typing import Any
 from flask import Blueprint, Flask, current_app
 from flask.typing import ResponseReturnValue
 
-from agent_runtime import aws, receipts
+from agent_runtime import aws, receipts, tracing
 from agent_runtime.errors import service_unavailable, utc_timestamp, validation_error
 from agent_runtime.keys import KeyCache, SecretsSource, seed_from_env
 from agent_runtime.logs import configure_logging
@@ -17,6 +17,7 @@ from agent_runtime.metrics import histogram, init_metrics
 from agent_runtime.names import INTENT_RE
 from agent_runtime.replay import make_replay_store
 from agent_runtime.sigv4 import ReplayGuard, SigV4Verifier
+from agent_runtime.tracing import configure_tracing
 from agent_runtime.web import correlation_id, init_service, json_object
 from axon.config import AxonSettings
 from axon.engines import HEARTBEAT, Engine, EngineError, EngineRejected, make_engine
@@ -84,7 +85,13 @@ def reason() -> ResponseReturnValue:
     _, body = verify_orbit()
     intent, context, principal = _parse_reason(body)
     receipt = _check_receipt(intent, context, principal)
-    with engine_seconds.labels(services.engine.name).time():
+    with (
+        engine_seconds.labels(services.engine.name).time(),
+        tracing.span(
+            "engine.reason",
+            attributes={"agent_runtime.engine": services.engine.name, "gen_ai.system": services.engine.name},
+        ),
+    ):
         try:
             message = services.engine.reason(intent, context)
         except EngineRejected as exc:
@@ -147,6 +154,7 @@ def build_services(settings: AxonSettings) -> Services:
 
 def create_app(settings: AxonSettings | None = None) -> Flask:
     configure_logging("axon")
+    configure_tracing("axon")
     settings = settings or AxonSettings.from_env()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes

@@ -12,7 +12,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from agent_runtime import mcp, receipts
+from agent_runtime import mcp, receipts, tracing
 from agent_runtime.tools import AXON_REASON_TOOL, BUILTIN_TARGET
 from axon.engines import EngineError, EngineRejected
 from axon.proofs import check_receipt, verify_orbit
@@ -77,7 +77,8 @@ def _handle(services: Any, message: mcp.Message) -> dict[str, Any]:
         )
     )
     try:
-        text = services.engine.reason(intent, {"prompt": prompt})
+        with tracing.span("engine.reason", attributes={"agent_runtime.engine": services.engine.name}):
+            text = services.engine.reason(intent, {"prompt": prompt})
     except EngineRejected as exc:
         return mcp.tool_error(f"The reasoning engine rejected the prompt: {exc}")
     except EngineError as exc:

@@ -9,7 +9,7 @@ from typing import Any
 
 from flask import current_app, request
 
-from agent_runtime import receipts
+from agent_runtime import receipts, tracing
 from agent_runtime.errors import ApiError, service_unavailable
 from agent_runtime.metrics import counter
 from agent_runtime.sigv4 import VerifiedRequest
@@ -46,7 +46,8 @@ def check_receipt(check: ReceiptCheck) -> receipts.Receipt:
 
     try:
         try:
-            return verify()
+            with tracing.span("receipt.verify"):
+                return verify()
         except receipts.ReceiptError as first:
             if str(first) != "receipt signature is not Governance's" or not services.receipt_keys.reload_after_miss():
                 raise

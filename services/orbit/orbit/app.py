@@ -14,6 +14,7 @@ from agent_runtime.metrics import init_metrics
 from agent_runtime.replay import make_replay_store
 from agent_runtime.sigv4 import SigV4Verifier
 from agent_runtime.tools import ToolStore
+from agent_runtime.tracing import configure_tracing
 from agent_runtime.web import init_service
 from orbit.axon_client import AxonClient
 from orbit.catalog import ToolCatalog
@@ -96,6 +97,7 @@ def build_services(settings: OrbitSettings) -> Services:
 
 def create_app(settings: OrbitSettings | None = None) -> Flask:
     configure_logging("orbit")
+    configure_tracing("orbit")
     settings = settings or OrbitSettings.from_env()
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes

@@ -10,6 +10,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from agent_runtime import tracing
 from agent_runtime.breaker import CircuitBreaker, CircuitOpen
 from agent_runtime.keys import KeyCache
 from agent_runtime.metrics import gauge
@@ -138,4 +139,9 @@ class AxonClient:
         return AxonAnswer(response.status_code, data if isinstance(data, dict) else {})
 
     def reason(self, body: bytes, receipt: str, correlation_id: str) -> AxonAnswer:
-        return self.call("POST", "/reason", body, {"X-Correlation-ID": correlation_id, RECEIPT_HEADER: receipt})
+        attributes = {"http.request.method": "POST", "server.address": self._base_url, "url.path": "/reason"}
+        with tracing.span("axon.call", tracing.CLIENT, attributes) as span:
+            headers = tracing.inject({"X-Correlation-ID": correlation_id, RECEIPT_HEADER: receipt})  # not signed
+            answer = self.call("POST", "/reason", body, headers)
+            span.set_attribute("http.response.status_code", answer.status_code)
+            return answer

@@ -10,6 +10,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from agent_runtime import tracing
 from agent_runtime.errors import ApiError, payload_too_large, service_unavailable, utc_timestamp, validation_error
 from agent_runtime.metrics import counter, histogram
 from agent_runtime.names import INTENT_RE
@@ -140,6 +141,7 @@ def dispatch() -> ResponseReturnValue:
         governance_seconds.observe(time.perf_counter() - started)
 
     headers = rate_limit_headers(decision)
+    tracing.annotate(tracing.decision_attributes(decision, verified.principal))
     log.info(
         "governance %s: %s",
         decision.outcome,

@@ -10,6 +10,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from agent_runtime import tracing
+
 log = logging.getLogger(__name__)
 
 _OUTCOMES = {"allow", "deny", "rate_limited", "error"}
@@ -97,18 +99,29 @@ class GovernanceClient:
         return visible
 
     def _invoke(self, request: dict[str, Any]) -> Any:
+        attributes = {
+            "rpc.system": "aws-api",
+            "rpc.service": "Lambda",
+            "rpc.method": "Invoke",
+            "faas.invoked_name": self._invoke_args["FunctionName"],
+            "faas.invoked_provider": "aws",
+        }
         started = time.perf_counter()
-        try:
-            response = self._lambda.invoke(
-                InvocationType="RequestResponse", Payload=json.dumps(request).encode(), **self._invoke_args
-            )
-            body = response["Payload"].read()
-        except (BotoCoreError, ClientError) as exc:
-            raise GovernanceUnavailable(f"governance call failed: {type(exc).__name__}") from exc
-        finally:
-            log.debug("governance call", extra={"duration_ms": round((time.perf_counter() - started) * 1000, 2)})
-        if response.get("FunctionError"):
-            raise GovernanceUnavailable(f"governance function error: {response['FunctionError']}")
+        with tracing.span("governance.invoke", tracing.CLIENT, attributes) as span:
+            # An invoke has no headers of its own: the trace context travels in the event.
+            request = {**request, "trace": tracing.inject({})}
+            try:
+                response = self._lambda.invoke(
+                    InvocationType="RequestResponse", Payload=json.dumps(request).encode(), **self._invoke_args
+                )
+                body = response["Payload"].read()
+            except (BotoCoreError, ClientError) as exc:
+                raise GovernanceUnavailable(f"governance call failed: {type(exc).__name__}") from exc
+            finally:
+                log.debug("governance call", extra={"duration_ms": round((time.perf_counter() - started) * 1000, 2)})
+            if response.get("FunctionError"):
+                span.set_attribute("faas.error", str(response["FunctionError"]))
+                raise GovernanceUnavailable(f"governance function error: {response['FunctionError']}")
         try:
             return json.loads(body)
         except ValueError as exc:

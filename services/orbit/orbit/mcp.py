@@ -19,7 +19,7 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 from jsonschema.exceptions import best_match
 
-from agent_runtime import mcp, mcp_client
+from agent_runtime import mcp, mcp_client, tracing
 from agent_runtime.breaker import CircuitOpen
 from agent_runtime.metrics import counter
 from agent_runtime.receipts import RECEIPT_HEADER, jwk, tool_call_digest
@@ -165,6 +165,7 @@ def _call_tool(services: Any, principal: str, message: mcp.Message, headers: dic
         log.error("governance unavailable: %s", exc, extra={"event": "governance_unavailable"})
         return _refused(tool, "SERVICE_UNAVAILABLE", None, retry_after=_RETRY_AFTER_OUTAGE)
     headers.update(rate_limit_headers(decision))
+    tracing.annotate({**tracing.decision_attributes(decision, principal), "gen_ai.tool.name": tool.action})
     log.info(
         "governance %s: %s",
         decision.outcome,
@@ -270,10 +271,20 @@ def _denied(tool: Tool, decision: GovernanceDecision, headers: dict[str, str]) -
 
 def _forward(services: Any, target: Target, tool: Tool, arguments: dict[str, Any], decision: Any) -> dict[str, Any]:
     upstream = services.catalog.upstream(target)
-    headers = {RECEIPT_HEADER: decision.receipt or "", CORRELATION_HEADER: correlation_id()}
     params = {"name": tool.name, "arguments": arguments}
+    attributes = {
+        "gen_ai.operation.name": "execute_tool",
+        "gen_ai.tool.name": tool.name,
+        "rpc.system": "jsonrpc",
+        "rpc.method": "tools/call",
+        "agent_runtime.target": target.name,
+    }
     try:
-        with upstream.breaker.guard(_UpstreamDown):
+        with (
+            tracing.span(f"mcp.upstream {target.name}", tracing.CLIENT, attributes),
+            upstream.breaker.guard(_UpstreamDown),
+        ):
+            headers = tracing.inject({RECEIPT_HEADER: decision.receipt or "", CORRELATION_HEADER: correlation_id()})
             try:
                 return upstream.client.call("tools/call", params, headers)
             except mcp_client.UpstreamUnavailable as exc:
