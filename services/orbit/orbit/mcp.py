@@ -21,6 +21,7 @@ from jsonschema.exceptions import best_match
 
 from agent_runtime import mcp, mcp_client, tracing
 from agent_runtime.breaker import CircuitOpen
+from agent_runtime.errors import ApiError, service_unavailable
 from agent_runtime.metrics import counter
 from agent_runtime.receipts import RECEIPT_HEADER, jwk, tool_call_digest
 from agent_runtime.tools import ArgumentError, Target, Tool, cedar_input
@@ -82,9 +83,7 @@ def mcp_endpoint() -> Response:
 @bp.route("/mcp", methods=["GET", "DELETE"])
 def mcp_other_methods() -> Response:
     """No server-sent event stream and no session to delete: the gateway is stateless (405, as MCP allows)."""
-    response = _json({"error": "Only POST is served at /mcp", "code": "METHOD_NOT_ALLOWED"}, 405)
-    response.headers["Allow"] = "POST"
-    return response
+    raise ApiError(405, "METHOD_NOT_ALLOWED", "Only POST is served at /mcp", headers={"Allow": "POST"})
 
 
 @bp.get("/.well-known/agent-runtime/receipt-keys")
@@ -92,7 +91,11 @@ def receipt_keys() -> Response:
     """Governance's current and previous receipt public keys (a JWK set), for upstream servers that check that a
     call was allowed (agent_runtime.receipts.verify_tool_call). Public keys: no authentication."""
     services = current_app.extensions["orbit"]
-    public_keys = services.receipt_keys.keys()  # a cache of keys, not a dict
+    try:
+        public_keys = services.receipt_keys.keys()  # a cache of keys, not a dict
+    except Exception as exc:
+        log.exception("receipt keys unreadable", extra={"event": "receipt_keys_unavailable"})
+        raise service_unavailable("Governance's receipt keys cannot be read now; try again later", 30) from exc
     response = _json({"keys": [jwk(key) for key in public_keys]})
     response.headers["Cache-Control"] = "public, max-age=60"
     return response
