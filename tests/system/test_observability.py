@@ -83,13 +83,20 @@ def test_one_json_log_format_and_the_correlation_id_everywhere(stack, quickstart
         assert mine, f"{program} logged nothing with the correlation id"
         for line in mine:
             assert {"timestamp", "level", "service", "correlation_id", "event", "message"} <= set(line), line
-    events = {
-        line["event"]
+    requests_logged = {
+        p: [line for line in _log_lines(stack, p) if line.get("correlation_id") == correlation_id]
         for p in ("orbit", "axon")
-        for line in _log_lines(stack, p)
-        if line.get("correlation_id") == correlation_id
     }
-    assert {"request", "governance_decision", "reasoned"} <= events
+    # One access-log line per request says what happened in it: the decision in Orbit's, the engine in Axon's.
+    (orbit_line,) = [line for line in requests_logged["orbit"] if line["event"] == "request"]
+    assert (orbit_line["outcome"], orbit_line["intent"], orbit_line["principal"]) == (
+        "allow",
+        "call_reasoning",
+        "quickstart",
+    )
+    (axon_line,) = [line for line in requests_logged["axon"] if line["event"] == "request"]
+    assert axon_line["decision_id"] == orbit_line["decision_id"]
+    assert axon_line["engine"] == "builtin"
 
 
 def test_no_secret_reaches_any_log(stack, quickstart):

@@ -18,7 +18,7 @@ from agent_runtime.names import INTENT_RE
 from agent_runtime.replay import make_replay_store
 from agent_runtime.sigv4 import ReplayGuard, SigV4Verifier
 from agent_runtime.tracing import configure_tracing
-from agent_runtime.web import correlation_id, init_service, json_object
+from agent_runtime.web import correlation_id, init_service, json_object, log_fields
 from axon.config import AxonSettings
 from axon.engines import HEARTBEAT, Engine, EngineError, EngineRejected, make_engine
 from axon.mcp import bp as mcp_bp
@@ -103,16 +103,7 @@ def reason() -> ResponseReturnValue:
             # Axon itself is healthy: Orbit's circuit breaker does not count this answer against it.
             error.details = {"component": "engine", "reason": str(exc)[:200]}
             raise error from exc
-    log.info(
-        "reasoned",
-        extra={
-            "event": "reasoned",
-            "intent": intent,
-            "principal": principal,
-            "decision_id": receipt.decision_id,
-            "engine": services.engine.name,
-        },
-    )
+    log_fields(intent=intent, principal=principal, decision_id=receipt.decision_id, engine=services.engine.name)
     return {
         "status": "success",
         "message": message,

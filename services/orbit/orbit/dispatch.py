@@ -15,7 +15,7 @@ from agent_runtime.errors import ApiError, payload_too_large, service_unavailabl
 from agent_runtime.metrics import counter, histogram
 from agent_runtime.names import INTENT_RE
 from agent_runtime.receipts import request_digest
-from agent_runtime.web import authenticate, correlation_id, json_object, read_body
+from agent_runtime.web import authenticate, correlation_id, json_object, log_fields, read_body
 from orbit.axon_client import AxonUnavailable
 from orbit.governance_client import GovernanceDecision, GovernanceUnavailable
 
@@ -142,18 +142,12 @@ def dispatch() -> ResponseReturnValue:
 
     headers = rate_limit_headers(decision)
     tracing.annotate(tracing.decision_attributes(decision, verified.principal))
-    log.info(
-        "governance %s: %s",
-        decision.outcome,
-        decision.reason,
-        extra={
-            "event": "governance_decision",
-            "decision_id": decision.decision_id,
-            "principal": verified.principal,
-            "intent": intent,
-            "outcome": decision.outcome,
-            "policy_ids": decision.policy_ids,
-        },
+    log_fields(
+        decision_id=decision.decision_id,
+        principal=verified.principal,
+        intent=intent,
+        outcome=decision.outcome,
+        policy_ids=decision.policy_ids,
     )
     if decision.outcome == "error":
         decisions_total.labels("error").inc()

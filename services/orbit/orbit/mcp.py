@@ -25,7 +25,7 @@ from agent_runtime.errors import ApiError, service_unavailable
 from agent_runtime.metrics import counter
 from agent_runtime.receipts import RECEIPT_HEADER, jwk, tool_call_digest
 from agent_runtime.tools import ArgumentError, Target, Tool, cedar_input
-from agent_runtime.web import CORRELATION_HEADER, authenticate, correlation_id, read_body, spend
+from agent_runtime.web import CORRELATION_HEADER, authenticate, correlation_id, log_fields, read_body, spend
 from orbit.dispatch import auth_failures_total, rate_limit_headers
 from orbit.governance_client import GovernanceDecision, GovernanceUnavailable
 
@@ -169,20 +169,14 @@ def _call_tool(services: Any, principal: str, message: mcp.Message, headers: dic
         return _refused(tool, "SERVICE_UNAVAILABLE", None, retry_after=_RETRY_AFTER_OUTAGE)
     headers.update(rate_limit_headers(decision))
     tracing.annotate({**tracing.decision_attributes(decision, principal), "gen_ai.tool.name": tool.action})
-    log.info(
-        "governance %s: %s",
-        decision.outcome,
-        decision.reason,
-        extra={
-            "event": "governance_decision",
-            "decision_id": decision.decision_id,
-            "principal": principal,
-            "intent": tool.action,
-            "target": target.name,
-            "tool": tool.name,
-            "outcome": decision.outcome,
-            "policy_ids": decision.policy_ids,
-        },
+    log_fields(
+        decision_id=decision.decision_id,
+        principal=principal,
+        intent=tool.action,
+        target=target.name,
+        tool=tool.name,
+        outcome=decision.outcome,
+        policy_ids=decision.policy_ids,
     )
     if not decision.allowed:
         return _denied(tool, decision, headers)
