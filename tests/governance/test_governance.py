@@ -381,3 +381,17 @@ def test_a_decision_log_outage_does_not_change_the_decision(handler, aws):
     aws[0].delete_table(TableName=NAMES.decision_log_table)
     answer = handler.lambda_handler(event(), Context())
     assert answer["outcome"] == "allow"
+
+
+def test_a_tool_limit_counts_each_principal_s_calls_of_that_tool(handler, store):
+    store.commit(parse_policies('@id("tools") permit(principal, action in Action::"mcp_tools", resource);'))
+    store.update_limits(lambda limits: Limits(1000, 100, 1000, tools={"payments___transfer": 2}))
+    outcomes = [handler.lambda_handler(tool_event(), Context())["outcome"] for _ in range(3)]
+    assert outcomes == ["allow", "allow", "rate_limited"]
+    last = handler.audit_events[-1]
+    assert last["rate_limit"] == {"scope": "tool", "remaining": 0}
+    # Another principal has its own count of the tool; another tool of the same principal is not limited by it.
+    assert handler.lambda_handler(tool_event("bob"), Context())["outcome"] == "allow"
+    refund = tool_event(tool="refund", request_digest=receipts.tool_call_digest("refund", {"amount": 150}))
+    assert handler.lambda_handler(refund, Context())["outcome"] == "allow"
+    assert store.read_config().limits.to_dict()["tools"] == {"payments___transfer": 2}

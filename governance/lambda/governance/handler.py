@@ -96,7 +96,7 @@ class Runtime:
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
         dynamodb = aws.client("dynamodb", connect_timeout=1.0, read_timeout=2.0, max_attempts=2)
-        pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="decision")
+        pool = ThreadPoolExecutor(max_workers=5, thread_name_prefix="decision")  # the log, up to four counters
         runtime = cls(
             store=PolicyStore(dynamodb, settings.policy_table),
             limiter=RateLimiter(dynamodb, settings.rate_limit_table, pool),
@@ -160,7 +160,8 @@ def decide(event: Any, decision_id: str) -> tuple[Decision, DecisionRequest | No
         now = time.time()
         # The decision log is written alongside the rate-limit counters: the decision waits for no extra trip.
         logged = rt.pool.submit(rt.decision_log.record, decision_record(decision_id, request, config.version, now))
-        limit = rt.limiter.check(request.principal, request.source_ip, config.limits, now)
+        tool = request.action if request.target else None
+        limit = rt.limiter.check(request.principal, request.source_ip, config.limits, now, tool)
         with tracing.span("cedar.evaluate", attributes={"agent_runtime.policy_set_version": config.version}):
             decision = evaluate(
                 request, policy_set, limit, now=datetime.fromtimestamp(now, UTC), environment=settings.environment

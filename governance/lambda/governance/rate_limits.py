@@ -26,7 +26,7 @@ class RateLimitResult:
     limit: int
     remaining: int
     reset: int  # epoch second at which the window turns
-    scope: str  # the scope that decided: global, principal or ip
+    scope: str  # the scope that decided: global, principal, ip, or tool (an MCP tool's own limit)
 
     def headers(self) -> dict[str, str]:
         return {"limit": str(self.limit), "remaining": str(self.remaining), "reset": str(self.reset)}
@@ -60,7 +60,11 @@ class RateLimiter:
         )
         return int(response["Attributes"]["count"]["N"])
 
-    def check(self, principal: str, source_ip: str, limits: Limits, now: float) -> RateLimitResult:
+    def check(
+        self, principal: str, source_ip: str, limits: Limits, now: float, tool: str | None = None
+    ) -> RateLimitResult:
+        """Count the call in every scope (and, for an MCP tool with a limit of its own, in the principal's count
+        of that tool); the scope with the least room decides."""
         window = int(now // WINDOW_SECONDS) * WINDOW_SECONDS
         reset = window + WINDOW_SECONDS
         expires_at = reset + WINDOW_SECONDS  # keep a window one more minute, then let TTL take it
@@ -69,6 +73,9 @@ class RateLimiter:
             ("principal", f"principal#{principal}#{window}", limits.for_principal(principal)),
             ("ip", f"ip#{source_ip}#{window}", limits.per_ip),
         ]
+        tool_limit = limits.for_tool(tool) if tool else None
+        if tool_limit is not None:
+            scopes.append(("tool", f"tool#{tool}#{principal}#{window}", tool_limit))
         parent = tracing.current_context()  # the counters are updated on other threads: their spans need it
         counts = list(self._pool.map(lambda s: self._increment(s[1], expires_at, scope=s[0], parent=parent), scopes))
         # The scope with the least room left is the one a client is told about.

@@ -42,15 +42,20 @@ class ConcurrentChangeError(StoreError):
 
 @dataclass(frozen=True)
 class Limits:
-    """Requests per minute; `principals` overrides per_principal for named principals."""
+    """Requests per minute; `principals` overrides per_principal for named principals; `tools` sets, for an MCP
+    tool (`<target>___<tool>`), how many calls of it each principal may make."""
 
     global_limit: int = DEFAULT_LIMITS["global"]
     per_principal: int = DEFAULT_LIMITS["per_principal"]
     per_ip: int = DEFAULT_LIMITS["per_ip"]
     principals: dict[str, int] = field(default_factory=dict)
+    tools: dict[str, int] = field(default_factory=dict)
 
     def for_principal(self, principal: str) -> int:
         return self.principals.get(principal, self.per_principal)
+
+    def for_tool(self, action: str) -> int | None:
+        return self.tools.get(action)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +63,7 @@ class Limits:
             "per_principal": self.per_principal,
             "per_ip": self.per_ip,
             "principals": dict(sorted(self.principals.items())),
+            "tools": dict(sorted(self.tools.items())),
         }
 
 
@@ -80,11 +86,13 @@ def _limits_from_item(item: dict[str, Any] | None) -> Limits:
     if not item:
         return Limits()
     principals = {k: int(v["N"]) for k, v in item.get("principals", {}).get("M", {}).items()}
+    tools = {k: int(v["N"]) for k, v in item.get("tools", {}).get("M", {}).items()}
     return Limits(
         global_limit=int(item["global"]["N"]),
         per_principal=int(item["per_principal"]["N"]),
         per_ip=int(item["per_ip"]["N"]),
         principals=principals,
+        tools=tools,
     )
 
 
@@ -243,6 +251,7 @@ class PolicyStore:
                         "per_principal": {"N": str(limits.per_principal)},
                         "per_ip": {"N": str(limits.per_ip)},
                         "principals": {"M": {k: {"N": str(v)} for k, v in limits.principals.items()}},
+                        "tools": {"M": {k: {"N": str(v)} for k, v in limits.tools.items()}},
                         "revision": {"N": str(revision + 1)},
                         "updated_at": {"S": _now()},
                     },
