@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
@@ -51,9 +52,20 @@ def test_metrics_add_up_across_workers(tmp_path: Path):
             except (requests.ConnectionError, requests.Timeout):
                 assert time.monotonic() < deadline, "gunicorn did not start"
                 time.sleep(0.1)
-        pids = set()
-        for _ in range(60):  # a new connection each time: the workers share the listening socket
-            pids.add(requests.get(f"{url}/ping", timeout=5, headers={"Connection": "close"}).json()["pid"])
+        pids: set[int] = set()
+        sent = 0
+
+        def ping(_: int) -> int:
+            # A new connection each time: the workers share the listening socket, and whichever accepts serves.
+            return requests.get(f"{url}/ping", timeout=10, headers={"Connection": "close"}).json()["pid"]
+
+        # Concurrent requests, until several workers served some (on a loaded machine one worker may win a round).
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            for _ in range(10):
+                pids.update(pool.map(ping, range(30)))
+                sent += 30
+                if len(pids) >= 2:
+                    break
         assert len(pids) >= 2, "the requests were not spread over several workers"
         text = requests.get(f"{url}/metrics", timeout=5).text
         total = sum(
@@ -62,7 +74,7 @@ def test_metrics_add_up_across_workers(tmp_path: Path):
             for sample in family.samples
             if sample.name == "counting_requests_total" and sample.labels.get("endpoint") == "/ping"
         )
-        assert total == 60
+        assert total == sent
     finally:
         server.terminate()
         server.wait(timeout=30)
