@@ -208,3 +208,90 @@ def traceparent(span_: trace.Span) -> str | None:
     if not context.is_valid:
         return None
     return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+
+
+# --- reading traces back (agentctl trace) -----------------------------------------------------------------
+
+
+def read_local(folder: Path, trace_id: str | None = None, correlation_id: str | None = None) -> list[dict[str, Any]]:
+    """Spans from the local trace files: those of `trace_id`, or of the trace whose spans carry `correlation_id`."""
+    spans_read: list[dict[str, Any]] = []
+    for path in sorted(folder.glob("*.jsonl")):
+        with path.open(encoding="utf-8") as lines:
+            for line in lines:
+                if (trace_id and trace_id in line) or (correlation_id and correlation_id in line):
+                    spans_read.append(json.loads(line))
+    if trace_id:
+        return [s for s in spans_read if s["trace_id"] == trace_id]
+    traces = {
+        s["trace_id"] for s in spans_read if s["attributes"].get("agent_runtime.correlation_id") == correlation_id
+    }
+    if not traces:
+        return []
+    return read_local(folder, trace_id=sorted(traces)[-1])
+
+
+def latest_local(folder: Path, route: str = "/dispatch") -> str | None:
+    """The trace id of the latest request to `route` in the local trace files."""
+    latest: tuple[int, str] | None = None
+    for path in folder.glob("*.jsonl"):
+        with path.open(encoding="utf-8") as lines:
+            for line in lines:
+                if f'"http.route":"{route}"' not in line:
+                    continue
+                record = json.loads(line)
+                if record["kind"] == "SERVER" and (latest is None or record["start_ns"] > latest[0]):
+                    latest = (record["start_ns"], record["trace_id"])
+    return latest[1] if latest else None
+
+
+def xray_trace_id(trace_id: str) -> str:
+    """`1-5f84c7a2-...` (X-Ray's form) of a 32-hex-digit OpenTelemetry trace id made by the X-Ray id generator."""
+    return f"1-{trace_id[:8]}-{trace_id[8:]}"
+
+
+def otel_trace_id(value: str) -> str:
+    """The 32-hex-digit form of a trace id given in either form."""
+    return value[2:10] + value[11:] if value.startswith("1-") else value.lower()
+
+
+def spans_from_xray(traces: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """X-Ray's BatchGetTraces answer as spans in the local files' form (segments and their subsegments)."""
+    found: list[dict[str, Any]] = []
+    for xray_trace in traces:
+        trace_id = otel_trace_id(xray_trace["Id"])
+        for segment in xray_trace.get("Segments", []):
+            document = json.loads(segment["Document"]) if isinstance(segment["Document"], str) else segment["Document"]
+            _flatten(document, trace_id, document.get("parent_id"), document.get("name"), found)
+    return found
+
+
+def _flatten(document: dict[str, Any], trace_id: str, parent: str | None, service: str | None, out: list) -> None:
+    attributes = {**document.get("annotations", {}), **_metadata(document)}
+    http = document.get("http", {})
+    if "response" in http and "status" in http["response"]:
+        attributes["http.response.status_code"] = http["response"]["status"]
+    out.append(
+        {
+            "trace_id": trace_id,
+            "span_id": document["id"],
+            "parent_span_id": parent,
+            "name": document.get("name", ""),
+            "kind": "SERVER" if document.get("type") != "subsegment" and parent is None else "INTERNAL",
+            "start_ns": int(float(document["start_time"]) * 1e9),
+            "end_ns": int(float(document.get("end_time", document["start_time"])) * 1e9),
+            "status": "ERROR" if document.get("fault") or document.get("error") else "UNSET",
+            "service": service,
+            "attributes": attributes,
+        }
+    )
+    for child in document.get("subsegments", []):
+        _flatten(child, trace_id, document["id"], service, out)
+
+
+def _metadata(document: dict[str, Any]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for values in document.get("metadata", {}).values():
+        if isinstance(values, dict):
+            flat.update(values)
+    return flat

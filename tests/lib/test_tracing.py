@@ -1,0 +1,113 @@
+"""Tracing: spans exported to the local files and read back, W3C and X-Ray contexts, X-Ray's format read back,
+and nothing at all when tracing is off."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agent_runtime import tracing
+
+
+@pytest.fixture
+def traced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    folder = tmp_path / "traces"
+    monkeypatch.setenv(tracing.TRACE_DIR_ENV, str(folder))
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_SDK_DISABLED"):
+        monkeypatch.delenv(name, raising=False)
+    tracing.configure_tracing("unit")
+    yield folder
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    tracing.configure_tracing("unit")  # shut the provider down
+
+
+def test_spans_are_exported_to_the_local_files_and_read_back(traced: Path):
+    parent = tracing.extract({"traceparent": "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01"})
+    with (
+        tracing.span(
+            "outer",
+            tracing.SERVER,
+            {"agent_runtime.correlation_id": "corr-1", "http.route": "/dispatch"},
+            parent=parent,
+        ),
+        tracing.span("inner", attributes={"k": "v"}),
+    ):
+        assert tracing.ids()[0] == "ab" * 16
+        carrier = tracing.inject({})
+    assert carrier["traceparent"].startswith("00-" + "ab" * 16 + "-")
+    tracing.flush()
+    spans = tracing.read_local(traced, trace_id="ab" * 16)
+    assert {s["name"] for s in spans} == {"outer", "inner"}
+    by_name = {s["name"]: s for s in spans}
+    assert by_name["inner"]["parent_span_id"] == by_name["outer"]["span_id"]
+    assert by_name["outer"]["parent_span_id"] == "cd" * 8
+    assert by_name["outer"]["service"] == "unit"
+    assert tracing.read_local(traced, correlation_id="corr-1") == spans
+    assert tracing.latest_local(traced) == "ab" * 16
+    assert tracing.read_local(traced, trace_id="00" * 16) == []
+
+
+def test_an_x_ray_header_starts_the_same_trace(traced: Path):
+    parent = tracing.extract(
+        {"X-Amzn-Trace-Id": "Root=1-5f84c7a2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"}
+    )
+    with tracing.span("from-alb", tracing.SERVER, parent=parent):
+        trace_id, _ = tracing.ids()
+    assert trace_id == "5f84c7a20123456789abcdef01234567"
+    assert tracing.xray_trace_id(trace_id) == "1-5f84c7a2-0123456789abcdef01234567"
+    assert tracing.otel_trace_id("1-5f84c7a2-0123456789abcdef01234567") == trace_id
+
+
+def test_new_trace_ids_are_valid_for_x_ray(traced: Path):
+    import time
+
+    with tracing.span("root"):
+        trace_id, _ = tracing.ids()
+    assert abs(int(trace_id[:8], 16) - time.time()) < 60  # X-Ray refuses ids whose first 32 bits are not the time
+
+
+def test_tracing_off_makes_no_span_and_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv(tracing.TRACE_DIR_ENV, str(tmp_path / "traces"))
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    tracing.configure_tracing("unit")
+    with tracing.span("nothing"):
+        assert tracing.ids() == (None, None)
+    tracing.flush()
+    assert not (tmp_path / "traces").exists()
+
+
+def test_x_ray_segments_read_back_as_spans():
+    document = {
+        "id": "70de5b6f19ff9a0a",
+        "name": "orbit",
+        "start_time": 1700000000.0,
+        "end_time": 1700000000.0125,
+        "annotations": {"agent_runtime_correlation_id": "c-1"},
+        "http": {"response": {"status": 200}},
+        "subsegments": [
+            {
+                "id": "70de5b6f19ff9a0b",
+                "name": "governance.invoke",
+                "start_time": 1700000000.001,
+                "end_time": 1700000000.004,
+                "fault": True,
+            }
+        ],
+    }
+    answer = [
+        {
+            "Id": "1-5f84c7a2-0123456789abcdef01234567",
+            "Segments": [{"Id": "70de5b6f19ff9a0a", "Document": json.dumps(document)}],
+        }
+    ]
+    spans = tracing.spans_from_xray(answer)
+    assert [(s["name"], s["parent_span_id"], s["status"]) for s in spans] == [
+        ("orbit", None, "UNSET"),
+        ("governance.invoke", "70de5b6f19ff9a0a", "ERROR"),
+    ]
+    assert spans[0]["trace_id"] == "5f84c7a20123456789abcdef01234567"
+    assert spans[0]["attributes"]["http.response.status_code"] == 200
+    assert spans[1]["end_ns"] - spans[1]["start_ns"] == pytest.approx(3_000_000, abs=1000)
