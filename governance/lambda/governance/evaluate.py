@@ -218,16 +218,37 @@ def evaluate(
     now: datetime,
     environment: str,
 ) -> Decision:
-    """Rate limits first, then Cedar: default deny, a forbid beats any permit, an evaluation error denies.
-
-    Shadow-mode policies never change the outcome; when they would have, the decision says so (for the audit).
-    """
+    """Rate limits first, then Cedar (see `cedar_decision`)."""
     if not rate_limit.allowed:
         return Decision(RATE_LIMITED, False, REASON_RATE_LIMITED, [], policy_set.version, rate_limit)
+    decision = cedar_decision(
+        policy_set,
+        request.principal,
+        request.action,
+        request.cedar_context(now.astimezone(UTC), environment),
+        resource=request.resource,
+        parents=request.action_parents,
+    )
+    decision.rate_limit = rate_limit
+    return decision
 
-    context = request.cedar_context(now.astimezone(UTC), environment)
-    cedar = {"resource": request.resource, "parents": request.action_parents}
-    enforced = policy_set.evaluate(request.principal, request.action, context, **cedar)
+
+def cedar_decision(
+    policy_set: CompiledPolicySet,
+    principal: str,
+    action: str,
+    context: dict[str, Any],
+    *,
+    resource: tuple[str, str],
+    parents: tuple[str, ...],
+) -> Decision:
+    """The policies' part of a decision: default deny, a forbid beats any permit, an evaluation error denies.
+
+    Shadow-mode policies never change the outcome; when they would have, the decision says so (for the audit).
+    Governance decides every request with it, and `agentctl policy replay` decides recorded requests with it again.
+    """
+    cedar = {"resource": resource, "parents": parents}
+    enforced = policy_set.evaluate(principal, action, context, **cedar)
     if enforced.errors:
         # Cedar skips a policy that errors; for a forbid that would fail open, so any error denies.
         decision = Decision(
@@ -236,17 +257,16 @@ def evaluate(
             REASON_EVALUATION_ERROR,
             _error_policy_ids(enforced.errors),
             policy_set.version,
-            rate_limit,
             extra={"evaluation_errors": list(enforced.errors)},
         )
     elif enforced.allowed:
-        decision = Decision(ALLOW, True, REASON_ALLOWED, list(enforced.policy_ids), policy_set.version, rate_limit)
+        decision = Decision(ALLOW, True, REASON_ALLOWED, list(enforced.policy_ids), policy_set.version)
     else:
         reason = f"Denied by policy {', '.join(enforced.policy_ids)}" if enforced.policy_ids else REASON_NO_PERMIT
-        decision = Decision(DENY, False, reason, list(enforced.policy_ids), policy_set.version, rate_limit)
+        decision = Decision(DENY, False, reason, list(enforced.policy_ids), policy_set.version)
 
     if policy_set.has_shadow:
-        shadowed = policy_set.evaluate(request.principal, request.action, context, with_shadow=True, **cedar)
+        shadowed = policy_set.evaluate(principal, action, context, with_shadow=True, **cedar)
         shadow_allowed = shadowed.allowed and not shadowed.errors
         if shadow_allowed != decision.allowed:
             decision.shadow = {

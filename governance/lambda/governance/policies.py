@@ -229,6 +229,13 @@ def validate(policies: list[Policy], schema_text: str) -> list[PolicyProblem]:
     return problems
 
 
+def scope_only(policy: Policy) -> Policy:
+    """The policy reduced to its scope (principal, action, resource), as an enforced permit without conditions:
+    evaluating it answers whether the policy could apply to a request, whatever the request's context."""
+    scope = {key: policy.json[key] for key in ("principal", "action", "resource")}
+    return Policy(policy.policy_id, "", {"effect": "permit", **scope, "conditions": []}, ENFORCE, policy.source)
+
+
 # --- evaluation -------------------------------------------------------------------------------------------
 
 

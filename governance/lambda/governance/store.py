@@ -140,19 +140,25 @@ class PolicyStore:
         return {k: v["S"] for k, v in item["policies"]["M"].items()}
 
     def load(self, version: int) -> list[Policy]:
-        keys = sorted(self.manifest(version).values())
-        policies: list[Policy] = []
+        keys = self.manifest(version).values()
+        policies = [_policy_from_item(item) for item in self._get_many(keys)]
+        if len(policies) != len(keys):
+            raise StoreError(f"policy-set version {version} references missing policies")
+        return sorted(policies, key=lambda p: p.policy_id)
+
+    def _get_many(self, keys: Iterable[str]) -> list[dict[str, Any]]:
+        """The items of `keys` that exist, in batches."""
+        keys = sorted(set(keys))
+        items: list[dict[str, Any]] = []
         for start in range(0, len(keys), _MAX_BATCH_GET):
             pending: list[dict[str, Any]] = [{"policy_id": {"S": k}} for k in keys[start : start + _MAX_BATCH_GET]]
             while pending:
                 response = self.dynamodb.batch_get_item(
                     RequestItems={self.table: {"Keys": pending, "ConsistentRead": True}}
                 )
-                policies.extend(_policy_from_item(i) for i in response["Responses"].get(self.table, []))
+                items.extend(response["Responses"].get(self.table, []))
                 pending = response.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", [])
-        if len(policies) != len(keys):
-            raise StoreError(f"policy-set version {version} references missing policies")
-        return sorted(policies, key=lambda p: p.policy_id)
+        return items
 
     def current(self) -> tuple[int, list[Policy]]:
         version = self.read_config().version
@@ -178,7 +184,7 @@ class PolicyStore:
             return config.version, False
 
         for policy in upserts:
-            self.dynamodb.put_item(TableName=self.table, Item=_policy_to_item(policy))
+            self._put_policy(policy)
         new_version = config.version + 1
         pointer_condition = (
             {"ConditionExpression": "attribute_not_exists(policy_id)"}
@@ -223,6 +229,24 @@ class PolicyStore:
                 ) from exc
             raise
         return new_version, True
+
+    def _put_policy(self, policy: Policy) -> None:
+        """Write a policy item unless it exists: items are immutable, so its `created_at` stays the time this text
+        was first stored (a shadow policy's age is counted from it)."""
+        try:
+            self.dynamodb.put_item(
+                TableName=self.table,
+                Item=_policy_to_item(policy),
+                ConditionExpression="attribute_not_exists(policy_id)",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    def first_stored(self, policies: Iterable[Policy]) -> dict[str, datetime]:
+        """Policy id -> when its exact text was first stored, for those of `policies` the store holds."""
+        items = self._get_many(_policy_item_key(p) for p in policies)
+        return {item["id"]["S"]: datetime.fromisoformat(item["created_at"]["S"]) for item in items}
 
     def set_limits(self, limits: Limits) -> None:
         """Replace the limits unconditionally (bootstrap and tests); operators go through update_limits."""
@@ -274,6 +298,7 @@ def _policy_to_item(policy: Policy) -> dict[str, Any]:
         "mode": {"S": policy.mode},
         "effect": {"S": policy.effect},
         "source": {"S": policy.source or "-"},
+        "line": {"N": str(policy.line)},
         "created_at": {"S": _now()},
     }
 
@@ -285,4 +310,5 @@ def _policy_from_item(item: dict[str, Any]) -> Policy:
         json=json.loads(item["json"]["S"]),
         mode=item["mode"]["S"],
         source=item.get("source", {}).get("S", ""),
+        line=int(item.get("line", {}).get("N", "0")),
     )
