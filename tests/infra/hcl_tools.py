@@ -291,3 +291,59 @@ def iter_variable_problems(variables: dict[str, dict[str, Any]], where: str) -> 
             yield f"{where}: variable {name} has no type"
         elif "any" in re.findall(r"\b[a-z]+\b", str(body["type"])):
             yield f"{where}: variable {name} uses the imprecise type any"
+
+
+# Raw text ------------------------------------------------------------------------------------------------------
+
+
+def block_text(text: str, header: str) -> str:
+    """The text of the block that starts with `header` (e.g. 'variable "region"'), braces matched outside strings."""
+    start = text.index(header)
+    depth, index, in_string = 0, text.index("{", start), False
+    while True:
+        char = text[index]
+        if in_string:
+            if char == "\\":
+                index += 1
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                return text[start : index + 1]
+        index += 1
+
+
+# Expressions ---------------------------------------------------------------------------------------------------
+
+_FOR_MAP = re.compile(r"\{for (\w+), (\w+) in ([\w.\[\]\"]+) : \1 => (.*)\}", re.DOTALL)
+
+
+def for_map_body(value: Any, wrapper: str | None = None) -> tuple[str, dict[str, Any]]:
+    """`{for k, v in COLLECTION : k => BODY}` (BODY an object, optionally inside `wrapper(...)`, e.g. yamlencode):
+    the collection expression and BODY parsed, its references left as "${...}" strings."""
+    match = _FOR_MAP.fullmatch(expression(value) or "")
+    assert match, f"not a for expression building a map: {value}"
+    body = match.group(4).strip()
+    if wrapper:
+        assert body.startswith(f"{wrapper}("), body
+        assert body.endswith(")"), body
+        body = body[len(wrapper) + 1 : -1]
+    return match.group(3), parse_text(f"value = {body}")["value"]
+
+
+def resolve_locals(value: str, local_values: dict[str, Any]) -> str:
+    """Replace the `${local.a.b}` references whose values are literals."""
+
+    def replace(match: re.Match[str]) -> str:
+        current: Any = local_values
+        for part in match.group(1).split("."):
+            current = current[part]
+        assert isinstance(current, (str, int, float)), match.group(0)
+        return str(current)
+
+    return re.sub(r"\$\{local\.([\w.]+)\}", replace, value)

@@ -90,7 +90,15 @@ def test_no_identity_policy_outside_governance_and_rotation_names_the_receipt_pr
             assert "receipt_private_key" not in str(block.body), f"{module}.{block.name} names the receipt key"
 
 
-def test_the_deploy_role_reads_and_writes_no_secret_value():
+def test_the_deploy_role_reads_no_secret_value_and_writes_only_mcp_target_tokens():
+    never = {
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:UpdateSecretVersionStage",
+        "secretsmanager:PutResourcePolicy",
+        "secretsmanager:DeleteResourcePolicy",
+        "secretsmanager:*",
+    }
+    writes = []
     for block in blocks(parse_dir(MODULES / "cicd"), "data", "aws_iam_policy_document"):
         if block.name == "boundary":
             continue  # the ceiling of the workload roles, which do read their own secrets
@@ -98,21 +106,22 @@ def test_the_deploy_role_reads_and_writes_no_secret_value():
             if statement.get("effect", "Allow") != "Allow":
                 continue
             actions = {str(action) for action in statement.get("actions", [])}
-            forbidden = {
-                "secretsmanager:GetSecretValue",
-                "secretsmanager:PutSecretValue",
-                "secretsmanager:UpdateSecretVersionStage",
-                "secretsmanager:PutResourcePolicy",
-                "secretsmanager:DeleteResourcePolicy",
-                "secretsmanager:*",
-            }
-            assert not actions & forbidden, f"{block.name}.{statement.get('sid')}: {sorted(actions & forbidden)}"
+            assert not actions & never, f"{block.name}.{statement.get('sid')}: {sorted(actions & never)}"
+            if "secretsmanager:PutSecretValue" in actions:
+                writes.append((statement.get("sid"), statement.get("resources")))
+    # Operators (agentctl's tools commands, run as the deploy role) replace the bearer token of an MCP target: a
+    # third party's credential under <project>/targets/. Never a service key nor a client credential.
+    assert writes == [("OperateTargetTokens", ["${local.arn_prefix.secrets}:secret:${var.project_name}/targets/*"])]
 
 
 def test_ecs_roles_read_only_their_own_secrets():
     ecs_locals = locals_of(ECS)
+    # Both read the signing key and Governance's public key (Axon to verify receipts, Orbit to publish it to MCP
+    # upstreams); Orbit also the client credentials and MCP targets' tokens, by prefix; never the private key.
     assert ecs_locals["service_secrets"] == {
-        "orbit": ["${var.secret_arns.orbit_signing_key}"],
+        "orbit": ["${var.secret_arns.orbit_signing_key}", "${var.secret_arns.receipt_public_key}"],
         "axon": ["${var.secret_arns.orbit_signing_key}", "${var.secret_arns.receipt_public_key}"],
     }
+    assert ecs_locals["client_secrets_arn"] == "${local.secret_arn_prefix}/clients/*"
+    assert ecs_locals["target_secrets_arn"] == "${local.secret_arn_prefix}/targets/*"
     assert "receipt_private_key" not in str(all_blocks("resource", root=MODULES / "ecs"))

@@ -27,7 +27,7 @@ PLATFORM_PREFIXES = {
     "kms": "decryption through Secrets Manager and DynamoDB (kms:ViaService) of the keys that encrypt them",
     "logs": "the Lambda runtime's own log stream",
     "ec2": "the network interfaces of a Lambda function in a VPC",
-    "xray": "active tracing of the Lambda functions",
+    "xray": "trace export by the ADOT collectors (ECS sidecars, the Lambda extension) and Lambda's active tracing",
 }
 
 # Actions the static analysis reaches but the component never calls, each with the reason.
@@ -95,10 +95,43 @@ def test_the_analysis_finds_each_components_characteristic_calls():
 
 
 def test_agentctl_only_writes_are_not_attributed_to_the_governance_function():
-    # Every function of the store counted (commit included, which agentctl runs): writes appear.
+    # PolicyStore.commit (agentctl's policy push) writes a policy-set version in a transaction; the Lambda never does.
     everything = component_calls(["governance.handler", "governance.store"]).operations
-    assert {("dynamodb", "PutItem"), ("dynamodb", "TransactWriteItems")} <= everything
-    assert "dynamodb:PutItem" not in component_calls(["governance.handler"]).iam_actions()
+    assert ("dynamodb", "TransactWriteItems") in everything
+    assert ("dynamodb", "TransactWriteItems") not in component_calls(["governance.handler"]).operations
+
+
+def _statements(module: str, document: str) -> list[dict]:
+    documents = _policy_documents(module)
+    found = list(nested(documents[document], "statement"))
+    for source in as_list(documents[document].get("source_policy_documents")):
+        found += _statements(module, re.search(r"data\.aws_iam_policy_document\.(\w+)", str(source)).group(1))
+    return found
+
+
+def _resources_of(module: str, document: str, action: str) -> list[str]:
+    return sorted(
+        str(resource)
+        for statement in _statements(module, document)
+        if str(statement.get("effect", "Allow")) == "Allow" and action in as_list(statement.get("actions"))
+        for resource in as_list(statement.get("resources"))
+    )
+
+
+def test_each_table_action_of_a_workload_role_names_the_one_table_the_code_uses_it_on():
+    # The equality above is per action; this pins each action to its table (a PutItem on the policies table, say,
+    # would let a compromised function rewrite the policies).
+    expected = {
+        ("lambda", "governance", "dynamodb:PutItem"): ["${var.table_arns.decision_log}"],
+        ("lambda", "governance", "dynamodb:UpdateItem"): ["${var.table_arns.rate_limits}"],
+        ("lambda", "governance", "dynamodb:GetItem"): ["${var.table_arns.policies}"],
+        ("lambda", "governance", "dynamodb:BatchGetItem"): ["${var.table_arns.policies}"],
+        ("ecs", "orbit_task", "dynamodb:Scan"): ["${var.tools_table_arn}"],
+        ("ecs", "orbit_task", "dynamodb:PutItem"): ["${var.replay_table_arn}"],
+        ("ecs", "axon_task", "dynamodb:PutItem"): ["${var.replay_table_arn}"],
+    }
+    for (module, document, action), resources in expected.items():
+        assert _resources_of(module, document, action) == resources, (document, action)
 
 
 @pytest.mark.parametrize("component", sorted(COMPONENTS))

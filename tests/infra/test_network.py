@@ -60,7 +60,7 @@ def test_no_subnet_assigns_public_ips():
 
 def test_required_interface_endpoints_with_private_dns():
     endpoints = str(locals_of(NETWORK)["interface_endpoints"])
-    required = {"secretsmanager", "logs", "ecr.api", "ecr.dkr", "kms", "sts", "bedrock-runtime"}
+    required = {"secretsmanager", "logs", "ecr.api", "ecr.dkr", "kms", "sts", "bedrock-runtime", "xray"}
     assert [name for name in sorted(required) if f'"{name}"' not in endpoints] == []
     interface = _resource("aws_vpc_endpoint", "interface")
     assert interface.body["vpc_endpoint_type"] == "Interface"

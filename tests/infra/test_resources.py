@@ -100,7 +100,10 @@ def test_task_definitions_are_built_from_the_checked_container_locals():
     definitions = [block for block in ECS if block.type == "aws_ecs_task_definition"]
     assert len(definitions) == 1
     body = definitions[0].body
-    assert body["container_definitions"] == "${jsonencode([local.containers[each.key]])}"
+    # The application's container, then its ADOT collector sidecar (tests/infra/test_tracing.py).
+    assert body["container_definitions"] == (
+        "${jsonencode([local.containers[each.key], local.collector_containers[each.key]])}"
+    )
     assert ECS_LOCALS["containers"] == {"orbit": "${local.orbit_container}", "axon": "${local.axon_container}"}
     assert body["requires_compatibilities"] == ["FARGATE"]
     assert [volume["name"] for volume in nested(body, "volume")] == ["tmp"]
@@ -137,7 +140,14 @@ def test_container_wiring_matches_the_contract():
     assert {"AXON_ENGINE", "AXON_BEDROCK_MODEL_ID", "AXON_ENGINE_TIMEOUT_SECONDS"} <= set(axon)
     assert orbit["ORBIT_AXON_TIMEOUT_MS"] == "${tostring(local.orbit_axon_timeout_ms)}"
     assert orbit["ORBIT_GOVERNANCE_TIMEOUT_MS"] == "${tostring(var.orbit_governance_timeout_ms)}"
-    assert [item["name"] for item in ECS_LOCALS["orbit_container"]["secrets"]] == ["ORBIT_SIGNING_KEY"]
+    assert [item["name"] for item in ECS_LOCALS["orbit_container"]["secrets"]] == [
+        "ORBIT_SIGNING_KEY",
+        "ORBIT_RECEIPT_PUBLIC_KEY",
+    ]
+    assert ECS_LOCALS["orbit_container"]["secrets"][1]["valueFrom"] == "${var.secret_arns.receipt_public_key}"
+    # Axon accepts only signatures made for the Host Orbit calls it by: the Service Connect name of ORBIT_AXON_URL.
+    assert f"http://{axon['AXON_ALLOWED_HOSTS']}" == orbit["ORBIT_AXON_URL"]
+    assert orbit["ORBIT_ALLOWED_HOSTS"] == '${join(",", var.orbit_allowed_hosts)}'
     assert [item["name"] for item in ECS_LOCALS["axon_container"]["secrets"]] == [
         "AXON_SIGNING_KEY",
         "AXON_RECEIPT_PUBLIC_KEY",
@@ -228,3 +238,28 @@ def test_secret_names_match_the_naming_contract():
         names.receipt_private_key_secret,
         names.receipt_public_key_secret,
     }
+
+
+def test_every_setting_terraform_gives_a_service_is_one_it_reads():
+    # A misspelt variable would be silently ignored (the default applies): each ORBIT_*, AXON_* or GOVERNANCE_*
+    # variable of the task definitions and the governance function names a field of that component's settings.
+    from dataclasses import fields
+
+    from agent_runtime.settings import variable
+    from axon.config import AxonSettings
+    from governance.config import Settings as GovernanceSettings
+    from orbit.config import OrbitSettings
+
+    function = next(b.body for b in blocks(LAMBDA_DOCS, "resource", "aws_lambda_function") if b.name == "governance")
+    given = {
+        OrbitSettings: [item["name"] for item in ECS_LOCALS["orbit_container"]["environment"]]
+        + [item["name"] for item in ECS_LOCALS["orbit_container"]["secrets"]],
+        AxonSettings: [item["name"] for item in ECS_LOCALS["axon_container"]["environment"]]
+        + [item["name"] for item in ECS_LOCALS["axon_container"]["secrets"]],
+        GovernanceSettings: list(nested(function, "environment")[0]["variables"]),
+    }
+    for settings, names in given.items():
+        known = {variable(settings, field.name) for field in fields(settings)}
+        ours = [name for name in names if name.startswith(settings.PREFIX)]
+        assert ours, settings.__name__
+        assert sorted(set(ours) - known) == [], settings.__name__

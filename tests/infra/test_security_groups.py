@@ -39,7 +39,8 @@ def test_orbit_and_axon_egress_is_limited_to_the_next_hop_and_vpc_endpoints():
         "prefix_list_id=${var.s3_prefix_list_id}",
         "prefix_list_id=${var.dynamodb_prefix_list_id}",
     }
-    assert set(egress_destinations(ECS, "aws_security_group.orbit")) == allowed_orbit
+    # Orbit also reaches the MCP upstream networks an operator lists (none by default: test_mcp_gateway.py).
+    assert set(egress_destinations(ECS, "aws_security_group.orbit")) == allowed_orbit | {"cidr_ipv4=${each.value}"}
     assert set(egress_destinations(ECS, "aws_security_group.axon")) == allowed_orbit - {
         "referenced_security_group_id=${aws_security_group.axon.id}",
     }

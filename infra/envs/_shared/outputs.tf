@@ -94,3 +94,13 @@ output "governance_provisioned_concurrency" {
   description = "Provisioned concurrency of the governance function's live alias (0: none)."
   value       = module.stack.governance_provisioned_concurrency
 }
+
+output "trace_sampling_ratio" {
+  description = "Share of new traces the services record (OTEL_TRACES_SAMPLER_ARG)."
+  value       = module.stack.trace_sampling_ratio
+}
+
+output "decision_log_readers" {
+  description = "Roles that may query the decision log (its resource policy denies everyone else)."
+  value       = module.stack.decision_log_readers
+}

@@ -25,6 +25,14 @@ module "stack" {
   axon_engine_timeout_seconds = var.axon_engine_timeout_seconds
   alarm_email                 = var.alarm_email
 
+  orbit_allowed_hosts         = var.orbit_allowed_hosts
+  mcp_upstream_cidr_blocks    = var.mcp_upstream_cidr_blocks
+  decision_log_retention_days = var.decision_log_retention_days
+  operator_role_arns          = var.operator_role_arns
+  trace_sampling_ratio        = coalesce(var.trace_sampling_ratio, local.trace_sampling_ratio)
+  adot_collector_image        = var.adot_collector_image
+  adot_lambda_layer_arn       = var.adot_lambda_layer_arn
+
   github_repository          = var.github_repository
   existing_oidc_provider_arn = var.existing_oidc_provider_arn
   # The backend's bucket (given at init, agentctl's default name) and key (versions.tf): the deploy role's state.

@@ -103,3 +103,45 @@ variable "governance_provisioned_concurrency" {
   type        = number
   default     = null
 }
+
+variable "orbit_allowed_hosts" {
+  description = "Host header values (host or host:port) a client's signature to Orbit may be for, passed as ORBIT_ALLOWED_HOSTS: the certificate's name clients use; a request signed for another Host is refused. Empty: any Host."
+  type        = list(string)
+  default     = []
+}
+
+variable "mcp_upstream_cidr_blocks" {
+  description = "Networks (CIDR blocks) of the MCP upstream servers Orbit may call over HTTPS (port 443, through the NAT gateway for public addresses). Empty: none besides the built-in axon target; 0.0.0.0/0 only if written out."
+  type        = list(string)
+  default     = []
+}
+
+variable "decision_log_retention_days" {
+  description = "Days each decision's Cedar request is kept in the decision log for agentctl's policy replay (GOVERNANCE_DECISION_LOG_RETENTION_DAYS), 1-365."
+  type        = number
+  default     = 7
+}
+
+variable "operator_role_arns" {
+  description = "IAM roles (full ARNs, path included) that run agentctl against this environment besides the deploy role; with the deploy role they are the only principals that may read the decision log."
+  type        = list(string)
+  default     = []
+}
+
+variable "trace_sampling_ratio" {
+  description = "Share of new traces recorded by Orbit, Axon and Governance (OTEL_TRACES_SAMPLER_ARG of parentbased_traceidratio), 0-1; null takes the environment's default (prod 0.05, staging and dev 1)."
+  type        = number
+  default     = null
+}
+
+variable "adot_collector_image" {
+  description = "ADOT collector image on ECR Public, pinned by tag, run as a tracing sidecar in every ECS task (pulled through the project's ECR pull-through cache)."
+  type        = string
+  default     = "public.ecr.aws/aws-observability/aws-otel-collector:v0.43.3"
+}
+
+variable "adot_lambda_layer_arn" {
+  description = "ARN of the ADOT collector Lambda layer for the governance function, in the environment's Region and for its architecture; null takes AWS's aws-otel-collector-<amd64|arm64>-ver-0-117-0:1 (account 901920570463) in that Region."
+  type        = string
+  default     = null
+}

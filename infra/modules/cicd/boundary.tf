@@ -87,6 +87,15 @@ data "aws_iam_policy_document" "boundary" {
     resources = ["arn:${local.partition}:ecr:${local.region}:${local.account_id}:repository/${var.project_name}/*"]
   }
 
+  # The first pull of a third-party image through the project's pull-through cache imports it and creates its
+  # repository (the ecr module; the ADOT collector sidecar).
+  statement {
+    sid       = "ProjectPullThroughCache"
+    effect    = "Allow"
+    actions   = ["ecr:BatchImportUpstreamImage", "ecr:CreateRepository"]
+    resources = ["arn:${local.partition}:ecr:${local.region}:${local.account_id}:repository/${var.project_name}/pub/*"]
+  }
+
   statement {
     sid    = "BedrockModels"
     effect = "Allow"

@@ -41,7 +41,7 @@ locals {
 # Terraform state and read-only discovery ----------------------------------------------------------------------
 
 data "aws_iam_policy_document" "deploy_state_and_read" {
-  #checkov:skip=CKV_AWS_356:Describe/List calls of EC2, ELB, ECS, Auto Scaling, Cloud Map and the List* of other services have no resource-level permissions; this statement is read-only.
+  #checkov:skip=CKV_AWS_356:Describe/List calls of EC2, ELB, ECS, Auto Scaling, Cloud Map, the List* of other services and X-Ray's trace reads have no resource-level permissions; these statements are read-only.
   statement {
     sid       = "StateBucket"
     effect    = "Allow"
@@ -71,6 +71,15 @@ data "aws_iam_policy_document" "deploy_state_and_read" {
       "arn:${local.partition}:bedrock:${local.region}:${local.account_id}:inference-profile/*",
       "arn:${local.partition}:bedrock:${local.region}:${local.account_id}:application-inference-profile/*",
     ]
+  }
+
+  # agentctl's trace command reads traces back from X-Ray (by id, or by the correlation-id annotation); neither call
+  # can be scoped to a resource.
+  statement {
+    sid       = "ReadTraces"
+    effect    = "Allow"
+    actions   = ["xray:BatchGetTraces", "xray:GetTraceSummaries"]
+    resources = ["*"]
   }
 
   statement {
@@ -225,8 +234,8 @@ data "aws_iam_policy_document" "deploy_network" {
 # Compute: ECS, ECR, Lambda, autoscaling, Service Connect namespace -----------------------------------------------
 
 data "aws_iam_policy_document" "deploy_compute" {
-  #checkov:skip=CKV_AWS_111:ecs:RegisterTaskDefinition, servicediscovery:CreateHttpNamespace and the Application Auto Scaling writes do not support resource-level permissions.
-  #checkov:skip=CKV_AWS_356:The "*" statement holds only calls without resource-level permissions (task-definition registration, namespace creation, scalable targets).
+  #checkov:skip=CKV_AWS_111:ecs:RegisterTaskDefinition, servicediscovery:CreateHttpNamespace, the ECR pull-through cache rules and the Application Auto Scaling writes do not support resource-level permissions.
+  #checkov:skip=CKV_AWS_356:The "*" statement holds only calls without resource-level permissions (task-definition registration, namespace creation, pull-through cache rules, scalable targets).
   statement {
     sid    = "ProjectClusterAndServices"
     effect = "Allow"
@@ -265,6 +274,9 @@ data "aws_iam_policy_document" "deploy_compute" {
       "application-autoscaling:PutScalingPolicy",
       "application-autoscaling:RegisterScalableTarget",
       "application-autoscaling:TagResource",
+      "ecr:CreatePullThroughCacheRule",
+      "ecr:DeletePullThroughCacheRule",
+      "ecr:DescribePullThroughCacheRules",
       "ecs:DeregisterTaskDefinition",
       "ecs:RegisterTaskDefinition",
       "servicediscovery:CreateHttpNamespace",
@@ -350,6 +362,18 @@ data "aws_iam_policy_document" "deploy_compute" {
       "${local.arn_prefix.lambda}:function:${var.project_name}-*",
       "${local.arn_prefix.lambda}:function:${var.project_name}-*:*",
     ]
+  }
+
+  # Attaching a layer to a function (the ADOT collector extension of the governance function) reads it.
+  dynamic "statement" {
+    for_each = length(var.lambda_layer_arns) > 0 ? [1] : []
+
+    content {
+      sid       = "ReadAttachedLayers"
+      effect    = "Allow"
+      actions   = ["lambda:GetLayerVersion"]
+      resources = [for arn in var.lambda_layer_arns : "${join(":", slice(split(":", arn), 0, 7))}:*"]
+    }
   }
 
   statement {
@@ -543,25 +567,35 @@ data "aws_iam_policy_document" "deploy_security" {
     ]
     resources = ["${local.arn_prefix.secrets}:secret:${var.project_name}/*"]
   }
+
+  # Operators (agentctl's tools commands) store, replace and delete the bearer tokens of MCP targets: a third
+  # party's credentials, written (never read back) under <project>/targets/, which only Orbit reads.
+  statement {
+    sid    = "OperateTargetTokens"
+    effect = "Allow"
+    actions = [
+      "secretsmanager:CreateSecret",
+      "secretsmanager:DeleteSecret",
+      "secretsmanager:PutSecretValue",
+    ]
+    resources = ["${local.arn_prefix.secrets}:secret:${var.project_name}/targets/*"]
+  }
 }
 
 # Data and observability: DynamoDB tables, log groups, alarms, the alarm topic, the dashboard ------------------
 
 data "aws_iam_policy_document" "deploy_data_and_observability" {
+  # Tables: Terraform manages them all; operators' data access is per table. No grant reaches the decision log but
+  # Query (its resource policy denies everything else to everyone, and Query to all but the operators' roles).
   statement {
     sid    = "ProjectTables"
     effect = "Allow"
     actions = [
-      "dynamodb:BatchWriteItem",
       "dynamodb:CreateTable",
-      "dynamodb:DeleteItem",
       "dynamodb:DeleteTable",
       "dynamodb:Describe*",
-      "dynamodb:GetItem",
+      "dynamodb:GetResourcePolicy",
       "dynamodb:ListTagsOfResource",
-      "dynamodb:PutItem",
-      "dynamodb:Query",
-      "dynamodb:Scan",
       "dynamodb:TagResource",
       "dynamodb:UntagResource",
       "dynamodb:UpdateContinuousBackups",
@@ -569,6 +603,45 @@ data "aws_iam_policy_document" "deploy_data_and_observability" {
       "dynamodb:UpdateTimeToLive",
     ]
     resources = ["${local.arn_prefix.dynamodb}:table/${var.project_name}-*"]
+  }
+
+  # agentctl's policy, limits and backup commands: the policies table and the copies a restore creates.
+  statement {
+    sid    = "PolicyTables"
+    effect = "Allow"
+    actions = [
+      "dynamodb:BatchWriteItem",
+      "dynamodb:DeleteItem",
+      "dynamodb:GetItem",
+      "dynamodb:PutItem",
+      "dynamodb:Query",
+      "dynamodb:Scan",
+    ]
+    resources = [
+      "${local.arn_prefix.dynamodb}:table/${var.project_name}-governance-policies",
+      "${local.arn_prefix.dynamodb}:table/${var.project_name}-governance-policies-restored-*",
+    ]
+  }
+
+  # agentctl's tools commands (add, sync, remove) on the MCP targets and their tools.
+  statement {
+    sid    = "OperateTools"
+    effect = "Allow"
+    actions = [
+      "dynamodb:DeleteItem",
+      "dynamodb:PutItem",
+      "dynamodb:Scan",
+      "dynamodb:UpdateItem",
+    ]
+    resources = ["${local.arn_prefix.dynamodb}:table/${var.project_name}-tools"]
+  }
+
+  # agentctl's policy replay and coverage read the decision log by hour.
+  statement {
+    sid       = "QueryDecisionLog"
+    effect    = "Allow"
+    actions   = ["dynamodb:Query"]
+    resources = ["${local.arn_prefix.dynamodb}:table/${var.project_name}-decision-log"]
   }
 
   statement {

@@ -71,3 +71,14 @@ variable "state_key" {
   description = "Key of this environment's state object in the state bucket (the backend's key)."
   type        = string
 }
+
+variable "lambda_layer_arns" {
+  description = "Lambda layer version ARNs the project's functions use (the ADOT collector); the deploy role may read any version of these layers to attach them."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.lambda_layer_arns : can(regex("^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:layer:[A-Za-z0-9_-]+:[0-9]+$", arn))])
+    error_message = "lambda_layer_arns must be Lambda layer version ARNs."
+  }
+}

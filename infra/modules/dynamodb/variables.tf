@@ -24,3 +24,19 @@ variable "deletion_protection" {
   type        = bool
   default     = true
 }
+
+variable "decision_log_writer_arns" {
+  description = "Role ARNs that may record decisions in the decision log (the governance function's); the table's resource policy denies PutItem to every other principal."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.decision_log_writer_arns) > 0
+    error_message = "decision_log_writer_arns needs the governance function's role."
+  }
+}
+
+variable "decision_log_reader_arns" {
+  description = "Role ARNs of the operators who may Query the decision log (agentctl's policy replay and coverage); the table's resource policy denies Query to every other principal, and to everyone when empty."
+  type        = list(string)
+  default     = []
+}

@@ -6,6 +6,12 @@ variable "project_name" {
     condition     = can(regex("^[a-z][a-z0-9-]{1,30}[a-z0-9]$", var.project_name))
     error_message = "project_name must be 3-32 characters of lowercase letters, digits and '-', starting with a letter."
   }
+
+  validation {
+    # <project>/pub, the pull-through cache's repository prefix, may have 30 characters at most.
+    condition     = length(var.project_name) <= 26
+    error_message = "project_name must be at most 26 characters for the ECR module: <project>/pub names the pull-through cache (30 characters at most)."
+  }
 }
 
 variable "tags" {
@@ -37,4 +43,15 @@ variable "force_delete" {
   description = "Allow destroying a repository that still holds images (dev only)."
   type        = bool
   default     = false
+}
+
+variable "adot_collector_image" {
+  description = "ADOT collector image on ECR Public, pinned by tag (public.ecr.aws/aws-observability/aws-otel-collector:<tag>); the tasks pull it through this registry's pull-through cache."
+  type        = string
+  default     = "public.ecr.aws/aws-observability/aws-otel-collector:v0.43.3"
+
+  validation {
+    condition     = can(regex("^public\\.ecr\\.aws/[a-z0-9][a-z0-9._/-]*:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.adot_collector_image)) && !can(regex(":latest$", var.adot_collector_image))
+    error_message = "adot_collector_image must be an ECR Public image (public.ecr.aws/...) pinned by a tag other than latest."
+  }
 }

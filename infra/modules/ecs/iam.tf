@@ -6,17 +6,21 @@ locals {
   dynamodb_via       = "dynamodb.${local.region}.amazonaws.com"
 
   # Secrets each container receives through its `secrets` map (and re-reads through the API on rotation), and the
-  # keys that encrypt them.
+  # keys that encrypt them. Orbit publishes the receipt public key to MCP upstreams; Axon verifies receipts with it.
   service_secrets = {
-    orbit = [var.secret_arns.orbit_signing_key]
+    orbit = [var.secret_arns.orbit_signing_key, var.secret_arns.receipt_public_key]
     axon  = [var.secret_arns.orbit_signing_key, var.secret_arns.receipt_public_key]
   }
   service_secret_keys = {
-    orbit = [var.kms_key_arns.orbit]
+    orbit = [var.kms_key_arns.orbit, var.kms_key_arns.axon]
     axon  = [var.kms_key_arns.orbit, var.kms_key_arns.axon]
   }
 
-  client_secrets_arn = "arn:${local.partition}:secretsmanager:${local.region}:${local.account_id}:secret:${var.project_name}/clients/*" # pragma: allowlist secret (a name, not a secret)
+  secret_arn_prefix = "arn:${local.partition}:secretsmanager:${local.region}:${local.account_id}:secret:${var.project_name}" # pragma: allowlist secret (a name, not a secret)
+  # Client credentials (agentctl keys) and the bearer tokens of MCP targets (agentctl's tools commands), both
+  # encrypted with the orbit key.
+  client_secrets_arn = "${local.secret_arn_prefix}/clients/*"
+  target_secrets_arn = "${local.secret_arn_prefix}/targets/*"
 }
 
 data "aws_iam_policy_document" "ecs_tasks_assume" {
@@ -78,6 +82,21 @@ data "aws_iam_policy_document" "execution" {
     resources = [var.ecr_repository_arns[each.key]]
   }
 
+  # The ADOT collector's image, through the project's ECR pull-through cache of ECR Public (the ecr module): the
+  # first pull of a tag imports it from upstream and creates the cache repository, hence the last two actions.
+  statement {
+    sid    = "PullCollectorImageThroughCache"
+    effect = "Allow"
+    actions = [
+      "ecr:BatchCheckLayerAvailability",
+      "ecr:BatchGetImage",
+      "ecr:BatchImportUpstreamImage",
+      "ecr:CreateRepository",
+      "ecr:GetDownloadUrlForLayer",
+    ]
+    resources = [var.adot_collector_repository_arn]
+  }
+
   statement {
     sid     = "WriteOwnLogs"
     effect  = "Allow"
@@ -133,11 +152,34 @@ resource "aws_iam_role" "task" {
 data "aws_iam_policy_document" "task_common" {
   for_each = local.service_names
 
+  #checkov:skip=CKV_AWS_356:The X-Ray calls of the collector sidecar (PutTraceSegments, PutTelemetryRecords, GetSampling*) do not support resource-level permissions.
   statement {
     sid       = "ReadOwnSecrets"
     effect    = "Allow"
     actions   = ["secretsmanager:GetSecretValue"]
     resources = local.service_secrets[each.key]
+  }
+
+  # The key cache notices a rotation by the signing key's version stages, without reading the value.
+  statement {
+    sid       = "WatchSigningKeyVersions"
+    effect    = "Allow"
+    actions   = ["secretsmanager:DescribeSecret"]
+    resources = [var.secret_arns.orbit_signing_key]
+  }
+
+  # The ADOT collector sidecar exports the task's spans; the sampling reads let X-Ray's remote sampling be
+  # configured without an IAM change.
+  statement {
+    sid    = "XRayTraceExport"
+    effect = "Allow"
+    actions = [
+      "xray:GetSamplingRules",
+      "xray:GetSamplingTargets",
+      "xray:PutTelemetryRecords",
+      "xray:PutTraceSegments",
+    ]
+    resources = ["*"]
   }
 
   statement {
@@ -191,6 +233,22 @@ data "aws_iam_policy_document" "orbit_task" {
     effect    = "Allow"
     actions   = ["secretsmanager:GetSecretValue"]
     resources = [local.client_secrets_arn]
+  }
+
+  # The bearer tokens of MCP targets whose authentication is `bearer`, read when Orbit calls them.
+  statement {
+    sid       = "ReadTargetTokens"
+    effect    = "Allow"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [local.target_secrets_arn]
+  }
+
+  # The MCP targets and their tools (agent_runtime.tools.ToolStore.targets reads the whole small table).
+  statement {
+    sid       = "ReadTools"
+    effect    = "Allow"
+    actions   = ["dynamodb:Scan"]
+    resources = [var.tools_table_arn]
   }
 
   statement {

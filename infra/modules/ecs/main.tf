@@ -4,7 +4,11 @@
 # /tmp/prometheus, gunicorn worker heartbeats), a non-root user (uid 10001, as in the Dockerfiles), secrets from
 # Secrets Manager through the `secrets` map, awslogs to encrypted log groups, all Linux capabilities dropped.
 # Orbit reaches Axon through ECS Service Connect at http://axon:8081 (no App Mesh); each request is also SigV4-signed
-# by Orbit and verified by Axon.
+# by Orbit and verified by Axon, which accepts only requests signed for that Host (AXON_ALLOWED_HOSTS).
+#
+# Tracing: each task also runs the ADOT collector as a sidecar (local.collector_containers). The application sends
+# its OpenTelemetry spans over OTLP/HTTP to localhost:4318 (awsvpc tasks share one network namespace), and the
+# collector exports them to X-Ray through the xray VPC endpoint.
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
@@ -27,6 +31,12 @@ locals {
 
   container_user = "10001:10001"
   python         = "/opt/venv/bin/python"
+
+  # Tracing reads only the OpenTelemetry SDK's standard variables (OTEL_*). Sampling is parent-based: a request whose
+  # caller (a client's traceparent, or Orbit for Axon) sampled it is recorded, and trace_sampling_ratio of the others.
+  otlp_endpoint            = "http://localhost:${local.collector_ports.otlp_http}"
+  trace_sampler            = "parentbased_traceidratio"
+  otel_resource_attributes = "service.namespace=${var.project_name},deployment.environment.name=${var.environment}"
 
   # Timeouts along the request path, each above the one it waits for, so that the innermost bound decides and
   # the caller sees its answer (docs/architecture.md, "Timeouts"):
@@ -59,6 +69,8 @@ locals {
       { name = "PROJECT_NAME", value = var.project_name },
       { name = "AWS_REGION", value = local.region },
       { name = "ORBIT_AXON_URL", value = "http://axon:${local.ports.axon}" },
+      # The Host a client's signature must be for (the load balancer's DNS name or the certificate's); empty: any.
+      { name = "ORBIT_ALLOWED_HOSTS", value = join(",", var.orbit_allowed_hosts) },
       { name = "ORBIT_AXON_TIMEOUT_MS", value = tostring(local.orbit_axon_timeout_ms) },
       { name = "ORBIT_GOVERNANCE_TIMEOUT_MS", value = tostring(var.orbit_governance_timeout_ms) },
       { name = "ORBIT_GOVERNANCE_FUNCTION", value = "${var.governance_function_name}:${var.governance_alias_name}" },
@@ -68,10 +80,18 @@ locals {
       { name = "PROMETHEUS_MULTIPROC_DIR", value = "/tmp/prometheus" },
       { name = "GUNICORN_WORKERS", value = tostring(max(1, floor(var.orbit.cpu / 1024))) },
       { name = "GUNICORN_GRACEFUL_TIMEOUT", value = tostring(local.graceful_timeout_s.orbit) },
+      { name = "OTEL_SERVICE_NAME", value = local.service_names.orbit },
+      { name = "OTEL_EXPORTER_OTLP_ENDPOINT", value = local.otlp_endpoint },
+      { name = "OTEL_TRACES_SAMPLER", value = local.trace_sampler },
+      { name = "OTEL_TRACES_SAMPLER_ARG", value = tostring(var.trace_sampling_ratio) },
+      { name = "OTEL_RESOURCE_ATTRIBUTES", value = local.otel_resource_attributes },
     ]
     secrets = [
       { name = "ORBIT_SIGNING_KEY", valueFrom = var.secret_arns.orbit_signing_key },
+      # Governance's public key, published at /.well-known/agent-runtime/receipt-keys from the first request on.
+      { name = "ORBIT_RECEIPT_PUBLIC_KEY", valueFrom = var.secret_arns.receipt_public_key },
     ]
+    dependsOn = [{ containerName = local.collector_name, condition = "START" }]
     mountPoints = [
       { sourceVolume = "tmp", containerPath = "/tmp", readOnly = false },
     ]
@@ -109,6 +129,8 @@ locals {
     environment = [
       { name = "PROJECT_NAME", value = var.project_name },
       { name = "AWS_REGION", value = local.region },
+      # The Host Orbit signs its calls for: the Service Connect name in ORBIT_AXON_URL. Any other is refused.
+      { name = "AXON_ALLOWED_HOSTS", value = "axon:${local.ports.axon}" },
       { name = "AXON_ENGINE", value = var.axon_engine },
       { name = "AXON_BEDROCK_MODEL_ID", value = var.axon_bedrock_model_id },
       { name = "AXON_ENGINE_TIMEOUT_SECONDS", value = tostring(local.axon_engine_timeout_seconds) },
@@ -116,11 +138,17 @@ locals {
       { name = "PROMETHEUS_MULTIPROC_DIR", value = "/tmp/prometheus" },
       { name = "GUNICORN_WORKERS", value = tostring(max(1, floor(var.axon.cpu / 1024))) },
       { name = "GUNICORN_GRACEFUL_TIMEOUT", value = tostring(local.graceful_timeout_s.axon) },
+      { name = "OTEL_SERVICE_NAME", value = local.service_names.axon },
+      { name = "OTEL_EXPORTER_OTLP_ENDPOINT", value = local.otlp_endpoint },
+      { name = "OTEL_TRACES_SAMPLER", value = local.trace_sampler },
+      { name = "OTEL_TRACES_SAMPLER_ARG", value = tostring(var.trace_sampling_ratio) },
+      { name = "OTEL_RESOURCE_ATTRIBUTES", value = local.otel_resource_attributes },
     ]
     secrets = [
       { name = "AXON_SIGNING_KEY", valueFrom = var.secret_arns.orbit_signing_key },
       { name = "AXON_RECEIPT_PUBLIC_KEY", valueFrom = var.secret_arns.receipt_public_key },
     ]
+    dependsOn = [{ containerName = local.collector_name, condition = "START" }]
     mountPoints = [
       { sourceVolume = "tmp", containerPath = "/tmp", readOnly = false },
     ]
@@ -149,6 +177,81 @@ locals {
   containers = {
     orbit = local.orbit_container
     axon  = local.axon_container
+  }
+
+  # The ADOT collector sidecar of each task. Not essential: a crashed collector costs spans, never requests (the
+  # SDK drops what it cannot export), and its restart policy brings it back without touching the application. The
+  # application starts after it and stops before it (dependsOn), so the last spans of a draining task still leave.
+  # Sized for a sidecar: a 64-unit CPU share, 128 MiB reserved and 256 MiB at most (AWS's ECS examples give it 256);
+  # the memory limiter refuses spans above 200 MiB rather than let the container be killed. Non-root, read-only root
+  # filesystem (it writes nothing), no Linux capabilities, listening on 127.0.0.1 only.
+  collector_name = "adot-collector"
+  collector_ports = {
+    otlp_http    = 4318
+    health_check = 13133
+  }
+  collector_config = {
+    for service, name in local.service_names : service => yamlencode({
+      extensions = { health_check = { endpoint = "127.0.0.1:${local.collector_ports.health_check}" } }
+      receivers  = { otlp = { protocols = { http = { endpoint = "127.0.0.1:${local.collector_ports.otlp_http}" } } } }
+      processors = {
+        memory_limiter = { check_interval = "1s", limit_mib = 200, spike_limit_mib = 50 }
+        batch          = { timeout = "1s", send_batch_size = 50 }
+      }
+      exporters = {
+        awsxray = {
+          region             = local.region
+          indexed_attributes = var.trace_indexed_attributes
+          aws_log_groups     = ["/ecs/${name}"]
+        }
+      }
+      service = {
+        extensions = ["health_check"]
+        pipelines  = { traces = { receivers = ["otlp"], processors = ["memory_limiter", "batch"], exporters = ["awsxray"] } }
+        telemetry  = { metrics = { level = "none" } }
+      }
+    })
+  }
+  collector_containers = {
+    for service, name in local.service_names : service => {
+      name                   = local.collector_name
+      image                  = var.adot_collector_image
+      essential              = false
+      user                   = local.container_user
+      readonlyRootFilesystem = true
+      cpu                    = 64
+      memory                 = 256
+      memoryReservation      = 128
+      environment = [
+        { name = "AOT_CONFIG_CONTENT", value = local.collector_config[service] },
+        # The Go runtime collects before the container's hard limit, below the memory limiter's ceiling.
+        { name = "GOMEMLIMIT", value = "200MiB" },
+      ]
+      linuxParameters = {
+        capabilities = { drop = ["ALL"] }
+      }
+      # The image's own probe of the health_check extension (127.0.0.1:13133).
+      healthCheck = {
+        command     = ["CMD", "/healthcheck"]
+        interval    = 15
+        timeout     = 5
+        retries     = 3
+        startPeriod = 10
+      }
+      restartPolicy = {
+        enabled              = true
+        restartAttemptPeriod = 60
+      }
+      stopTimeout = 10
+      logConfiguration = {
+        logDriver = "awslogs"
+        options = {
+          awslogs-group         = aws_cloudwatch_log_group.service[service].name
+          awslogs-region        = local.region
+          awslogs-stream-prefix = "adot"
+        }
+      }
+    }
   }
   sizes = {
     orbit = var.orbit
@@ -219,7 +322,7 @@ resource "aws_ecs_task_definition" "this" {
   memory                   = local.sizes[each.key].memory
   execution_role_arn       = aws_iam_role.execution[each.key].arn
   task_role_arn            = aws_iam_role.task[each.key].arn
-  container_definitions    = jsonencode([local.containers[each.key]])
+  container_definitions    = jsonencode([local.containers[each.key], local.collector_containers[each.key]])
 
   runtime_platform {
     operating_system_family = "LINUX"

@@ -1,5 +1,6 @@
 # Security groups: clients -> ALB -> Orbit -> Axon, nothing else inbound. Egress is limited to the next hop and to
-# HTTPS towards the VPC endpoints (interface endpoints by group, S3 and DynamoDB gateway endpoints by prefix list).
+# HTTPS towards the VPC endpoints (interface endpoints by group, S3 and DynamoDB gateway endpoints by prefix list),
+# plus, for Orbit only, HTTPS to the networks of the MCP upstream servers an operator lists.
 
 locals {
   alb_client_cidrs = distinct(concat([var.vpc_cidr], var.client_cidr_blocks))
@@ -80,6 +81,22 @@ resource "aws_vpc_security_group_egress_rule" "orbit_to_axon" {
   from_port                    = local.ports.axon
   to_port                      = local.ports.axon
   referenced_security_group_id = aws_security_group.axon.id
+}
+
+# Orbit calls the MCP targets operators add (agentctl's tools commands) over HTTPS, from the private subnets through
+# the NAT gateway for public addresses. Only to the networks listed in mcp_upstream_cidr_blocks (none by default:
+# the built-in axon target needs nothing here): a target outside them times out, and a stolen Orbit task cannot
+# reach anything else on the internet. 0.0.0.0/0 is allowed when written out, for upstreams behind changing
+# addresses (a CDN), at that cost.
+resource "aws_vpc_security_group_egress_rule" "orbit_to_mcp_upstreams" {
+  for_each = toset(var.mcp_upstream_cidr_blocks)
+
+  security_group_id = aws_security_group.orbit.id
+  description       = "HTTPS to MCP upstream servers in ${each.value}"
+  ip_protocol       = "tcp"
+  from_port         = 443
+  to_port           = 443
+  cidr_ipv4         = each.value
 }
 
 # Axon -----------------------------------------------------------------------------------------------------------

@@ -297,3 +297,72 @@ variable "orbit_governance_timeout_ms" {
     error_message = "orbit_governance_timeout_ms must be between 500 and 10000."
   }
 }
+
+variable "environment" {
+  description = "Deployment environment, given to the applications' traces as the deployment.environment.name resource attribute."
+  type        = string
+
+  validation {
+    condition     = contains(["dev", "staging", "prod"], var.environment)
+    error_message = "environment must be one of dev, staging, prod."
+  }
+}
+
+variable "tools_table_arn" {
+  description = "ARN of the tools table (MCP targets and their tools), which Orbit scans."
+  type        = string
+}
+
+variable "orbit_allowed_hosts" {
+  description = "Host header values (host or host:port) a client's signature to Orbit may be for, as ORBIT_ALLOWED_HOSTS: the name clients use for the load balancer. Empty: any Host."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for host in var.orbit_allowed_hosts : can(regex("^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?$", host))])
+    error_message = "orbit_allowed_hosts must be lowercase host names, optionally with :port (no scheme, path or comma)."
+  }
+}
+
+variable "mcp_upstream_cidr_blocks" {
+  description = "Networks of the MCP upstream servers Orbit may call (HTTPS, port 443), through the NAT gateway for public addresses. Empty: none besides the built-in axon target; 0.0.0.0/0 only when written out."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for cidr in var.mcp_upstream_cidr_blocks : can(cidrnetmask(cidr))])
+    error_message = "mcp_upstream_cidr_blocks must be IPv4 CIDR blocks."
+  }
+}
+
+variable "trace_sampling_ratio" {
+  description = "Share of new traces the services record (OTEL_TRACES_SAMPLER_ARG of the parentbased_traceidratio sampler); a request whose caller sampled it is always recorded."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.trace_sampling_ratio >= 0 && var.trace_sampling_ratio <= 1
+    error_message = "trace_sampling_ratio must be between 0 and 1."
+  }
+}
+
+variable "trace_indexed_attributes" {
+  description = "Span attributes the collector turns into X-Ray annotations (searchable: agentctl finds a trace by its correlation id through them)."
+  type        = list(string)
+  default     = []
+}
+
+variable "adot_collector_image" {
+  description = "Image of the ADOT collector sidecar, pinned by tag (the ecr module's pull-through-cache URI of the public image)."
+  type        = string
+
+  validation {
+    condition     = can(regex(":[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$", var.adot_collector_image)) && !can(regex(":latest$", var.adot_collector_image))
+    error_message = "adot_collector_image must be pinned by a tag other than latest."
+  }
+}
+
+variable "adot_collector_repository_arn" {
+  description = "ARN of the ECR repository the collector image is pulled from (the pull-through cache's), for the execution roles."
+  type        = string
+}

@@ -59,6 +59,7 @@ resource "aws_iam_role" "governance" {
 }
 
 data "aws_iam_policy_document" "governance" {
+  #checkov:skip=CKV_AWS_356:xray:GetSamplingRules and GetSamplingTargets do not support resource-level permissions.
   source_policy_documents = [data.aws_iam_policy_document.lambda_runtime.json]
 
   # The policy store is read by key (the live pointer, a manifest, its policy items): no Query, no Scan.
@@ -75,6 +76,23 @@ data "aws_iam_policy_document" "governance" {
     effect    = "Allow"
     actions   = ["dynamodb:UpdateItem"]
     resources = [var.table_arns.rate_limits]
+  }
+
+  # One PutItem per decision; the function never reads the log back (the table's resource policy also denies it).
+  statement {
+    sid       = "RecordDecisions"
+    effect    = "Allow"
+    actions   = ["dynamodb:PutItem"]
+    resources = [var.table_arns.decision_log]
+  }
+
+  # The ADOT collector extension exports the function's spans with the PutTraceSegments of lambda_runtime; the
+  # sampling reads let X-Ray's remote sampling be configured without an IAM change. Neither can be scoped.
+  statement {
+    sid       = "XRaySampling"
+    effect    = "Allow"
+    actions   = ["xray:GetSamplingRules", "xray:GetSamplingTargets"]
+    resources = ["*"]
   }
 
   statement {
@@ -138,7 +156,8 @@ resource "aws_iam_role" "key_rotation" {
 data "aws_iam_policy_document" "key_rotation" {
   source_policy_documents = [data.aws_iam_policy_document.lambda_runtime.json]
 
-  # New versions of the project's secrets only (the seeded keys and the agentctl client credentials).
+  # New versions of the project's keys only: the seeded keys and the agentctl client credentials. Not the bearer
+  # tokens of MCP targets (<project>/targets/*): those are a third party's, set by operators, never rotated here.
   statement {
     sid    = "RotateProjectSecrets"
     effect = "Allow"
@@ -148,7 +167,7 @@ data "aws_iam_policy_document" "key_rotation" {
       "secretsmanager:PutSecretValue",
       "secretsmanager:UpdateSecretVersionStage",
     ]
-    resources = ["arn:${local.partition}:secretsmanager:${local.region}:${local.account_id}:secret:${var.project_name}/*"]
+    resources = concat(values(var.secret_arns), ["arn:${local.partition}:secretsmanager:${local.region}:${local.account_id}:secret:${var.project_name}/clients/*"])
   }
 
   statement {

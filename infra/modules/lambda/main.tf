@@ -14,6 +14,29 @@ locals {
   governance_name   = "${var.project_name}-governance"
   key_rotation_name = "${var.project_name}-key-rotation"
   source_code_hash  = filebase64sha256(var.lambda_zip_path)
+
+  # The ADOT collector as a Lambda extension (AWS's collector-only layer, published per Region and architecture by
+  # AWS's account 901920570463): the function's OpenTelemetry SDK sends OTLP/HTTP to it on localhost:4318 and it
+  # exports to X-Ray. Its configuration comes from the environment (the layer's env confmap provider), with the
+  # attributes agentctl finds traces by indexed as X-Ray annotations (dots become underscores:
+  # annotation.agent_runtime_correlation_id).
+  adot_layer_arn = coalesce(
+    var.adot_collector_layer_arn,
+    "arn:${local.partition}:lambda:${local.region}:901920570463:layer:aws-otel-collector-${var.architecture == "arm64" ? "arm64" : "amd64"}-ver-0-117-0:1",
+  )
+  collector_config = yamlencode({
+    receivers = { otlp = { protocols = { http = { endpoint = "localhost:4318" } } } }
+    exporters = {
+      awsxray = {
+        indexed_attributes = var.trace_indexed_attributes
+        aws_log_groups     = ["/aws/lambda/${local.governance_name}"]
+      }
+    }
+    service = {
+      pipelines = { traces = { receivers = ["otlp"], exporters = ["awsxray"] } }
+      telemetry = { metrics = { level = "none" } }
+    }
+  })
 }
 
 resource "aws_cloudwatch_log_group" "governance" {
@@ -54,11 +77,22 @@ resource "aws_lambda_function" "governance" {
   environment {
     variables = {
       # ENVIRONMENT is in the Cedar context of every decision (governance.config.Settings).
-      ENVIRONMENT  = var.environment
-      PROJECT_NAME = var.project_name
-      LOG_LEVEL    = var.governance.log_level
+      ENVIRONMENT                            = var.environment
+      PROJECT_NAME                           = var.project_name
+      LOG_LEVEL                              = var.governance.log_level
+      GOVERNANCE_DECISION_LOG_RETENTION_DAYS = tostring(var.decision_log_retention_days)
+      OTEL_SERVICE_NAME                      = local.governance_name
+      OTEL_EXPORTER_OTLP_ENDPOINT            = "http://localhost:4318"
+      OTEL_TRACES_SAMPLER                    = "parentbased_traceidratio"
+      OTEL_TRACES_SAMPLER_ARG                = tostring(var.trace_sampling_ratio)
+      OTEL_RESOURCE_ATTRIBUTES               = "service.namespace=${var.project_name},deployment.environment.name=${var.environment}"
+      OPENTELEMETRY_COLLECTOR_CONFIG_URI     = "env:ADOT_COLLECTOR_CONFIG"
+      ADOT_COLLECTOR_CONFIG                  = local.collector_config
     }
   }
+
+  # The ADOT collector extension: the SDK's spans leave the function through it (see local.collector_config).
+  layers = [local.adot_layer_arn]
 
   vpc_config {
     subnet_ids         = var.subnet_ids

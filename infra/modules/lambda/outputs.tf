@@ -61,3 +61,8 @@ output "seeded_secret_arns" {
   }
   depends_on = [aws_secretsmanager_secret_rotation.this]
 }
+
+output "adot_collector_layer_arn" {
+  description = "ARN of the ADOT collector layer attached to the governance function."
+  value       = local.adot_layer_arn
+}

@@ -104,10 +104,11 @@ variable "dynamodb_prefix_list_id" {
 }
 
 variable "table_arns" {
-  description = "ARNs of the project's DynamoDB tables."
+  description = "ARNs of the project's DynamoDB tables the governance function uses."
   type = object({
-    policies    = string
-    rate_limits = string
+    policies     = string
+    rate_limits  = string
+    decision_log = string
   })
 }
 
@@ -165,4 +166,44 @@ variable "permissions_boundary_arn" {
 variable "vpc_endpoint_ids" {
   description = "IDs of the interface VPC endpoints (Secrets Manager among them): the first rotation, which seeds the keys, waits for them."
   type        = list(string)
+}
+
+variable "decision_log_retention_days" {
+  description = "Days a decision's record stays in the decision log before DynamoDB's TTL deletes it (GOVERNANCE_DECISION_LOG_RETENTION_DAYS)."
+  type        = number
+  default     = 7
+
+  validation {
+    # Whole days: the function reads an integer (GOVERNANCE_DECISION_LOG_RETENTION_DAYS) and refuses to start otherwise.
+    condition     = var.decision_log_retention_days >= 1 && var.decision_log_retention_days <= 365 && can(regex("^[0-9]+$", tostring(var.decision_log_retention_days)))
+    error_message = "decision_log_retention_days must be a whole number of days between 1 and 365."
+  }
+}
+
+variable "trace_sampling_ratio" {
+  description = "Share of new traces the governance function records (OTEL_TRACES_SAMPLER_ARG of the parentbased_traceidratio sampler); a call whose caller sampled it is always recorded."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.trace_sampling_ratio >= 0 && var.trace_sampling_ratio <= 1
+    error_message = "trace_sampling_ratio must be between 0 and 1."
+  }
+}
+
+variable "trace_indexed_attributes" {
+  description = "Span attributes the collector turns into X-Ray annotations (searchable: agentctl finds a trace by its correlation id through them)."
+  type        = list(string)
+  default     = []
+}
+
+variable "adot_collector_layer_arn" {
+  description = "ARN of the ADOT collector Lambda layer (Region- and architecture-specific); null takes AWS's aws-otel-collector-<amd64|arm64>-ver-0-117-0:1 in this Region."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.adot_collector_layer_arn == null || can(regex("^arn:aws[a-z-]*:lambda:[a-z0-9-]+:[0-9]{12}:layer:[A-Za-z0-9_-]+:[0-9]+$", var.adot_collector_layer_arn))
+    error_message = "adot_collector_layer_arn must be a Lambda layer version ARN (arn:aws:lambda:<region>:<account>:layer:<name>:<version>), or null."
+  }
 }

@@ -13,6 +13,8 @@ locals {
     "logs",
     "secretsmanager",
     "sts",
+    # Traces: the ADOT collectors (the ECS sidecars and the governance function's extension) call PutTraceSegments.
+    "xray",
   ], var.extra_interface_endpoints))
 
   gateway_route_table_ids = concat([for table in aws_route_table.private : table.id], [aws_route_table.axon.id])

@@ -3,6 +3,15 @@
 
 locals {
   tags = merge(var.tags, { Project = var.project_name, Environment = var.environment })
+
+  # Span attributes the ADOT collectors make X-Ray annotations (searchable; a dot becomes an underscore:
+  # annotation.agent_runtime_correlation_id), so that agentctl finds a trace by correlation or decision id.
+  trace_indexed_attributes = [
+    "agent_runtime.correlation_id",
+    "agent_runtime.decision_id",
+    "agent_runtime.outcome",
+    "agent_runtime.principal",
+  ]
 }
 
 module "cicd" {
@@ -15,6 +24,7 @@ module "cicd" {
   existing_oidc_provider_arn = var.existing_oidc_provider_arn
   state_bucket_name          = var.state_bucket_name
   state_key                  = var.state_key
+  lambda_layer_arns          = [module.lambda.adot_collector_layer_arn]
   tags                       = local.tags
 }
 
@@ -62,14 +72,19 @@ module "dynamodb" {
   project_name        = var.project_name
   kms_key_arn         = module.security.kms_key_arns["data"]
   deletion_protection = var.deletion_protection
-  tags                = local.tags
+  # Who may write and read the decision log, enforced by its resource policy (docs/security.md): the governance
+  # function records, the operators (the deploy role agentctl runs as, and any role listed) query.
+  decision_log_writer_arns = [module.lambda.governance_role_arn]
+  decision_log_reader_arns = compact(concat([module.cicd.deploy_role_arn], var.operator_role_arns))
+  tags                     = local.tags
 }
 
 module "ecr" {
   source = "../ecr"
 
-  project_name = var.project_name
-  force_delete = !var.deletion_protection
+  project_name         = var.project_name
+  force_delete         = !var.deletion_protection
+  adot_collector_image = var.adot_collector_image
   kms_key_arns = {
     axon  = module.security.kms_key_arns["axon"]
     orbit = module.security.kms_key_arns["orbit"]
@@ -90,9 +105,14 @@ module "lambda" {
   dynamodb_prefix_list_id         = module.network.dynamodb_prefix_list_id
   vpc_endpoint_ids                = module.network.interface_endpoint_ids
   table_arns = {
-    policies    = module.dynamodb.table_arns["governance-policies"]
-    rate_limits = module.dynamodb.table_arns["rate-limits"]
+    policies     = module.dynamodb.table_arns["governance-policies"]
+    rate_limits  = module.dynamodb.table_arns["rate-limits"]
+    decision_log = module.dynamodb.table_arns["decision-log"]
   }
+  decision_log_retention_days = var.decision_log_retention_days
+  trace_sampling_ratio        = var.trace_sampling_ratio
+  trace_indexed_attributes    = local.trace_indexed_attributes
+  adot_collector_layer_arn    = var.adot_lambda_layer_arn
   secret_arns = {
     orbit_signing_key   = module.security.secret_arns["orbit-signing-key"]
     receipt_private_key = module.security.secret_arns["governance-receipt-key"]
@@ -143,18 +163,26 @@ module "ecs" {
     orbit = module.security.kms_key_arns["orbit"]
     data  = module.security.kms_key_arns["data"]
   }
-  replay_table_arn            = module.dynamodb.table_arns["replay-cache"]
-  governance_function_name    = module.lambda.governance_function_name
-  governance_alias_name       = module.lambda.governance_alias_name
-  governance_alias_arn        = module.lambda.governance_alias_arn
-  axon_engine                 = var.axon_engine
-  axon_bedrock_model_id       = var.axon_bedrock_model_id
-  bedrock_model_arns          = var.bedrock_model_arns
-  axon_engine_timeout_seconds = var.axon_engine_timeout_seconds
-  logs_kms_key_arn            = module.security.kms_key_arns["logs"]
-  log_retention_days          = var.log_retention_days
-  permissions_boundary_arn    = module.cicd.permissions_boundary_arn
-  tags                        = local.tags
+  replay_table_arn              = module.dynamodb.table_arns["replay-cache"]
+  tools_table_arn               = module.dynamodb.table_arns["tools"]
+  environment                   = var.environment
+  orbit_allowed_hosts           = var.orbit_allowed_hosts
+  mcp_upstream_cidr_blocks      = var.mcp_upstream_cidr_blocks
+  trace_sampling_ratio          = var.trace_sampling_ratio
+  trace_indexed_attributes      = local.trace_indexed_attributes
+  adot_collector_image          = module.ecr.adot_collector_image
+  adot_collector_repository_arn = module.ecr.adot_collector_repository_arn
+  governance_function_name      = module.lambda.governance_function_name
+  governance_alias_name         = module.lambda.governance_alias_name
+  governance_alias_arn          = module.lambda.governance_alias_arn
+  axon_engine                   = var.axon_engine
+  axon_bedrock_model_id         = var.axon_bedrock_model_id
+  bedrock_model_arns            = var.bedrock_model_arns
+  axon_engine_timeout_seconds   = var.axon_engine_timeout_seconds
+  logs_kms_key_arn              = module.security.kms_key_arns["logs"]
+  log_retention_days            = var.log_retention_days
+  permissions_boundary_arn      = module.cicd.permissions_boundary_arn
+  tags                          = local.tags
 }
 
 module "observability" {

@@ -92,3 +92,13 @@ output "governance_provisioned_concurrency" {
   description = "Provisioned concurrency of the governance function's live alias (0: none)."
   value       = module.lambda.governance_provisioned_concurrency
 }
+
+output "trace_sampling_ratio" {
+  description = "Share of new traces the services record (OTEL_TRACES_SAMPLER_ARG)."
+  value       = var.trace_sampling_ratio
+}
+
+output "decision_log_readers" {
+  description = "Roles that may query the decision log (its resource policy denies everyone else)."
+  value       = compact(concat([module.cicd.deploy_role_arn], var.operator_role_arns))
+}

@@ -159,3 +159,50 @@ variable "state_key" {
   description = "Key of this environment's state object (same as the backend's)."
   type        = string
 }
+
+variable "operator_role_arns" {
+  description = "IAM roles that run agentctl against this environment besides the deploy role (an operator's SSO role, with its path): with the deploy role, the only principals that may read the decision log."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.operator_role_arns : can(regex("^arn:aws[a-z-]*:iam::[0-9]{12}:role/[^*]+$", arn))])
+    error_message = "operator_role_arns must be IAM role ARNs without wildcards."
+  }
+}
+
+variable "decision_log_retention_days" {
+  description = "Days each decision's record stays in the decision log (GOVERNANCE_DECISION_LOG_RETENTION_DAYS); DynamoDB's TTL deletes it after."
+  type        = number
+  default     = 7
+}
+
+variable "orbit_allowed_hosts" {
+  description = "Host header values a client's signature to Orbit may be for (ORBIT_ALLOWED_HOSTS); empty: any."
+  type        = list(string)
+  default     = []
+}
+
+variable "mcp_upstream_cidr_blocks" {
+  description = "Networks of the MCP upstream servers Orbit may reach over HTTPS; empty: none besides the built-in axon target."
+  type        = list(string)
+  default     = []
+}
+
+variable "trace_sampling_ratio" {
+  description = "Share of new traces Orbit, Axon and Governance record (OTEL_TRACES_SAMPLER_ARG, parent-based)."
+  type        = number
+  default     = 1
+}
+
+variable "adot_collector_image" {
+  description = "ADOT collector image on ECR Public, pinned by tag, run as a sidecar of every task (through the project's pull-through cache)."
+  type        = string
+  default     = "public.ecr.aws/aws-observability/aws-otel-collector:v0.43.3"
+}
+
+variable "adot_lambda_layer_arn" {
+  description = "ADOT collector Lambda layer of the governance function; null takes AWS's layer for the Region and architecture (the lambda module's default)."
+  type        = string
+  default     = null
+}
