@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import importlib
-import os
 import pkgutil
 import sys
 from typing import Any
 
 import click
 
-from agentctl.context import ENVIRONMENTS, resolve_target
+from agentctl.context import ENVIRONMENTS, build_platform
 from agentctl.errors import EXIT_USAGE, AgentctlError, translate
 
 GLOBAL_OPTIONS = ("--env", "--project")
@@ -57,7 +56,8 @@ class _Group(click.Group):
     "--env",
     "env",
     type=click.Choice(ENVIRONMENTS),
-    default=lambda: os.environ.get("ENVIRONMENT", "local"),
+    envvar="ENVIRONMENT",
+    default="local",
     show_default="ENVIRONMENT or local",
     help="Where to act.",
 )
@@ -66,7 +66,7 @@ class _Group(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, env: str, project: str | None) -> None:
     """Operate agent-runtime: deploy, check health, manage keys and policies, roll back, recover."""
-    ctx.obj = resolve_target(env, project)
+    ctx.obj = build_platform(env, project)
 
 
 def _register() -> None:

@@ -75,6 +75,6 @@ def check_line(check: dict[str, Any]) -> str:
     return f"{mark} {check['component']}: {check['detail']}{latency}"
 
 
-def progress(message: str) -> None:
+def progress_line(message: str) -> None:
     """Progress lines go to stderr, so that --output json on stdout stays parseable."""
     click.echo(f"· {message}", err=True)

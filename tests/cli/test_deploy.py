@@ -13,7 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from agentctl.ops import deploy as deploy_ops
+from agentctl import settings
 from tests.cli import fake_tools
 from tests.cli.conftest import run
 from tests.conftest import ROOT
@@ -49,7 +49,7 @@ def checkout(tmp_path, monkeypatch) -> Path:
     git(repo, "init", "-q")
     git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "add", ".")
     git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "release")
-    monkeypatch.setattr(deploy_ops, "REPO_ROOT", repo)
+    monkeypatch.setattr(settings, "REPO_ROOT", repo)
     return repo
 
 

@@ -14,7 +14,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from agent_runtime import aws
 from agent_runtime.keys import read_secret_versions
 from agent_runtime.names import Names
-from agentctl.local.stack import LocalStack, Ports, start_program, stop_program, wait_healthy
+from agentctl.local.config import LocalStack
+from agentctl.local.lifecycle import wait_healthy
+from agentctl.local.supervisor import start_program, stop_program
+from agentctl.settings import Ports
 from tests.signing import sign_request
 
 pytestmark = pytest.mark.stack

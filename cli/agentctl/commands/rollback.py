@@ -5,9 +5,8 @@ from __future__ import annotations
 import click
 
 from agentctl.context import target
-from agentctl.errors import EXIT_REFUSED, AgentctlError
 from agentctl.ops import rollback as ops
-from agentctl.output import ALLOW_PROD_OPTION, OUTPUT_OPTION, YES_OPTION, confirm, emit_json, progress
+from agentctl.output import ALLOW_PROD_OPTION, OUTPUT_OPTION, YES_OPTION, confirm, emit_json
 
 
 def _describe(plan: ops.RollbackPlan) -> str:
@@ -44,19 +43,18 @@ def rollback(
     desired task. governance: the `live` alias moves to the previous published version (or --to-revision N),
     then a real invocation checks it. Terraform still declares the newer version: the next deploy rolls forward.
     """
-    tgt = target()
-    if tgt.is_local:
-        raise AgentctlError(
-            "nothing to roll back locally: the local stack runs the code of this checkout, with no versions "
-            "(check out the earlier commit and run `make deploy`)",
-            EXIT_REFUSED,
-        )
-    tgt.refuse_prod(allow_prod)
-    clients = {"ecs": tgt.client("ecs"), "lambda": tgt.client("lambda")}
-    plan = ops.plan(clients, tgt.names, service, to_revision)
+    platform = target()
+    platform.refuse_local(
+        "nothing to roll back locally: the local stack runs the code of this checkout, with no versions "
+        "(check out the earlier commit and run `make deploy`)"
+    )
+    platform.refuse_prod(allow_prod)
+    plan = ops.plan(platform.clients, platform.names, service, to_revision)
     click.echo(_describe(plan), err=output == "json")
-    confirm(f"Roll {service} back in {tgt.env} from {plan.current_label} to {plan.target_label}?", yes)
-    result = ops.execute(clients, tgt.names, plan, wait=not no_wait, timeout=timeout, progress=progress)
+    confirm(f"Roll {service} back in {platform.env} from {plan.current_label} to {plan.target_label}?", yes)
+    result = ops.execute(
+        platform.clients, platform.names, plan, wait=not no_wait, timeout=timeout, progress=platform.progress
+    )
     if output == "json":
         emit_json(result)
     else:

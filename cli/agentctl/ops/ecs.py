@@ -242,14 +242,18 @@ def wait_count(ecs: Any, names: Names, service: str, count: int, timeout: float,
 # --- scaling ----------------------------------------------------------------------------------------------
 
 
-def scaling_range(aas: Any, names: Names, service: str) -> tuple[int, int] | None:
-    """(min, max) of the service's Application Auto Scaling target, or None when it has none."""
+def scalable_target(aas: Any, names: Names, service: str) -> dict[str, Any] | None:
+    """The service's Application Auto Scaling target, or None when it has none."""
     targets = aas.describe_scalable_targets(
         ServiceNamespace="ecs", ResourceIds=[f"service/{names.cluster}/{names.service(service)}"]
     ).get("ScalableTargets", [])
-    if not targets:
-        return None
-    return int(targets[0]["MinCapacity"]), int(targets[0]["MaxCapacity"])
+    return targets[0] if targets else None
+
+
+def scaling_range(aas: Any, names: Names, service: str) -> tuple[int, int] | None:
+    """(min, max) of the service's autoscaling target, or None when it has none."""
+    target = scalable_target(aas, names, service)
+    return None if target is None else (int(target["MinCapacity"]), int(target["MaxCapacity"]))
 
 
 def widen_scaling_range(aas: Any, names: Names, service: str, low: int, high: int) -> None:

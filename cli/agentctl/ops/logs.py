@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -76,7 +77,7 @@ class LogEvent:
 
     @property
     def is_audit(self) -> bool:
-        return bool(self.fields) and self.fields.get("event") == "audit"  # type: ignore[union-attr]
+        return self.fields is not None and self.fields.get("event") == "audit"
 
     def keep(self, since: datetime | None, audit: bool) -> bool:
         if audit and not self.is_audit:
@@ -123,94 +124,106 @@ def audit_line(event: LogEvent) -> str:
     )
 
 
+class LogSource(ABC):
+    """Where a service's log lines are: a file of the local stack, or a CloudWatch Logs group."""
+
+    @abstractmethod
+    def read(self, since: datetime, audit: bool) -> Iterator[LogEvent]:
+        """The lines since `since` (only the audit events with `audit`)."""
+
+    @abstractmethod
+    def follow(self, since: datetime, audit: bool, keep_going: Callable[[], bool]) -> Iterator[LogEvent]:
+        """The lines since `since`, then every new one, until keep_going() is False (or Ctrl-C)."""
+
+
 # --- local files ------------------------------------------------------------------------------------------
 
 
-def read_file(path: Path, since: datetime | None, audit: bool) -> Iterator[LogEvent]:
-    if not path.exists():
-        raise Refused(f"no log file {path}: is the local stack deployed (make deploy)?")
-    with path.open(encoding="utf-8", errors="replace") as lines:
-        for line in lines:
-            event = LogEvent.parse(line)
-            if line.strip() and event.keep(since, audit):
-                yield event
+@dataclass(frozen=True)
+class LogFile(LogSource):
+    path: Path
+    interval: float = 0.5
 
+    def read(self, since: datetime, audit: bool) -> Iterator[LogEvent]:
+        if not self.path.exists():
+            raise Refused(f"no log file {self.path}: is the local stack deployed (make deploy)?")
+        with self.path.open(encoding="utf-8", errors="replace") as lines:
+            for line in lines:
+                event = LogEvent.parse(line)
+                if line.strip() and event.keep(since, audit):
+                    yield event
 
-def follow_file(
-    path: Path, since: datetime | None, audit: bool, keep_going: Callable[[], bool], interval: float = 0.5
-) -> Iterator[LogEvent]:
-    """What is in the file, then every line appended to it, until keep_going() is False (or Ctrl-C).
-
-    A file that shrinks (rotated by supervisord) is read again from its start.
-    """
-    yield from read_file(path, since, audit)
-    position = path.stat().st_size
-    pending = ""
-    while keep_going():
-        size = path.stat().st_size if path.exists() else 0
-        if size < position:
-            position = 0
-        if size > position:
-            with path.open(encoding="utf-8", errors="replace") as handle:
+    def follow(self, since: datetime, audit: bool, keep_going: Callable[[], bool]) -> Iterator[LogEvent]:
+        """A file that shrinks (rotated by supervisord) is read again from its start."""
+        yield from self.read(since, audit)
+        position = self.path.stat().st_size
+        pending = ""
+        while keep_going():
+            size = self.path.stat().st_size if self.path.exists() else 0
+            if size < position:
+                position = 0
+            if size <= position:
+                time.sleep(self.interval)
+                continue
+            with self.path.open(encoding="utf-8", errors="replace") as handle:
                 handle.seek(position)
-                chunk = handle.read()
+                pending += handle.read()
                 position = handle.tell()
-            pending += chunk
             *complete, pending = pending.split("\n")
             for line in complete:
                 event = LogEvent.parse(line)
                 if line.strip() and event.keep(since, audit):
                     yield event
-        else:
-            time.sleep(interval)
 
 
 # --- CloudWatch Logs --------------------------------------------------------------------------------------
 
 
-def _filter(logs: Any, group: str, start_ms: int, audit: bool) -> Iterator[dict[str, Any]]:
-    kwargs: dict[str, Any] = {"logGroupName": group, "startTime": start_ms}
-    if audit:
-        kwargs["filterPattern"] = AUDIT_PATTERN
-    while True:
-        try:
-            page = logs.filter_log_events(**kwargs)
-        except logs.exceptions.ResourceNotFoundException as exc:
-            raise Refused(f"the log group {group} does not exist in this account and region") from exc
-        yield from page.get("events", [])
-        if not page.get("nextToken"):
-            return
-        kwargs["nextToken"] = page["nextToken"]
+@dataclass(frozen=True)
+class LogGroup(LogSource):
+    logs: Any
+    group: str
+    interval: float = 2.0
 
+    def _filter(self, start_ms: int, audit: bool) -> Iterator[dict[str, Any]]:
+        kwargs: dict[str, Any] = {"logGroupName": self.group, "startTime": start_ms}
+        if audit:
+            kwargs["filterPattern"] = AUDIT_PATTERN
+        while True:
+            try:
+                page = self.logs.filter_log_events(**kwargs)
+            except self.logs.exceptions.ResourceNotFoundException as exc:
+                raise Refused(f"the log group {self.group} does not exist in this account and region") from exc
+            yield from page.get("events", [])
+            if not page.get("nextToken"):
+                return
+            kwargs["nextToken"] = page["nextToken"]
 
-def read_cloudwatch(logs: Any, group: str, since: datetime, audit: bool) -> Iterator[LogEvent]:
-    for item in _filter(logs, group, int(since.timestamp() * 1000), audit):
-        event = LogEvent.parse(item.get("message", ""), item.get("timestamp"), item.get("eventId"))
-        if event.keep(None, audit):  # the filter pattern is a first cut; the parsed event decides
-            yield event
-
-
-def follow_cloudwatch(
-    logs: Any, group: str, since: datetime, audit: bool, keep_going: Callable[[], bool], interval: float = 2.0
-) -> Iterator[LogEvent]:
-    """Poll the group for new events until keep_going() is False; events seen already are not repeated."""
-    start_ms = int(since.timestamp() * 1000)
-    seen: dict[str, int] = {}  # event id -> its timestamp, forgotten once it is older than the window
-    while True:
-        newest = start_ms
-        for item in _filter(logs, group, start_ms, audit):
-            event_id = item.get("eventId") or f"{item.get('timestamp')}:{item.get('message')}"
-            if event_id in seen:
-                continue
-            stamp = int(item.get("timestamp", start_ms))
-            seen[event_id] = stamp
-            newest = max(newest, stamp)
+    def read(self, since: datetime, audit: bool) -> Iterator[LogEvent]:
+        for item in self._filter(int(since.timestamp() * 1000), audit):
             event = LogEvent.parse(item.get("message", ""), item.get("timestamp"), item.get("eventId"))
-            if event.keep(None, audit):
+            if event.keep(None, audit):  # the filter pattern is a first cut; the parsed event decides
                 yield event
-        # Events can arrive late with an older timestamp: look back a little, the ids keep them unique.
-        start_ms = max(start_ms, newest - 5000)
-        seen = {key: stamp for key, stamp in seen.items() if stamp >= start_ms}
-        if not keep_going():
-            return
-        time.sleep(interval)
+
+    def follow(self, since: datetime, audit: bool, keep_going: Callable[[], bool]) -> Iterator[LogEvent]:
+        """Poll the group for new events; events seen already are not repeated."""
+        start_ms = int(since.timestamp() * 1000)
+        seen: dict[str, int] = {}  # event id -> its timestamp, forgotten once it is older than the window
+        while True:
+            newest = start_ms
+            for item in self._filter(start_ms, audit):
+                event_id = item.get("eventId") or f"{item.get('timestamp')}:{item.get('message')}"
+                if event_id in seen:
+                    continue
+                stamp = int(item.get("timestamp", start_ms))
+                seen[event_id] = stamp
+                newest = max(newest, stamp)
+                event = LogEvent.parse(item.get("message", ""), item.get("timestamp"), item.get("eventId"))
+                if event.keep(None, audit):
+                    yield event
+            # Events can arrive late with an older timestamp: look back a little, the ids keep them unique.
+            start_ms = max(start_ms, newest - 5000)
+            seen = {key: stamp for key, stamp in seen.items() if stamp >= start_ms}
+            if not keep_going():
+                return
+            time.sleep(self.interval)

@@ -12,6 +12,7 @@ from agentctl.ops import ecs as ecs_ops
 from agentctl.ops import governance_fn
 from agentctl.ops.errors import Unhealthy
 from agentctl.ops.health import governance_invocation
+from agentctl.ops.platform import AwsClients
 from agentctl.ops.waiting import Progress
 
 SERVICES = ("orbit", "axon", "governance")
@@ -33,10 +34,10 @@ class RollbackPlan:
         return asdict(self)
 
 
-def plan(clients: dict[str, Any], names: Names, service: str, to_revision: int | None) -> RollbackPlan:
+def plan(clients: AwsClients, names: Names, service: str, to_revision: int | None) -> RollbackPlan:
     """What a rollback would change; raises Refused when there is nothing to roll back to."""
     if service == "governance":
-        lam = clients["lambda"]
+        lam = clients.lambda_
         current = governance_fn.alias_version(lam, names)
         target = governance_fn.rollback_target(lam, names, current, to_revision)
         return RollbackPlan(
@@ -47,7 +48,7 @@ def plan(clients: dict[str, Any], names: Names, service: str, to_revision: int |
             current_label=f"version {current}",
             target_label=f"version {target}",
         )
-    ecs = clients["ecs"]
+    ecs = clients.ecs
     state = ecs_ops.describe_one(ecs, names, service)
     target = ecs_ops.rollback_target(ecs, names.service(service), state.task_definition, to_revision)
     notes = []
@@ -66,7 +67,7 @@ def plan(clients: dict[str, Any], names: Names, service: str, to_revision: int |
 
 
 def execute(
-    clients: dict[str, Any],
+    clients: AwsClients,
     names: Names,
     rollback: RollbackPlan,
     *,
@@ -77,14 +78,14 @@ def execute(
     """Apply the plan and verify it. Raises Unhealthy when the change was made but does not verify."""
     result: dict[str, Any] = {**rollback.to_dict(), "changed": False, "verified": False}
     if rollback.service == "governance":
-        lam = clients["lambda"]
+        lam = clients.lambda_
         governance_fn.move_alias(lam, names, rollback.target)
         result["changed"] = True
         progress(f"moved {rollback.resource} from version {rollback.current} to version {rollback.target}")
         now = governance_fn.alias_version(lam, names)
         if now != rollback.target:
             raise Unhealthy(f"the alias points at version {now} after the update, not {rollback.target}")
-        healthy, detail = governance_invocation(names)
+        healthy, detail = governance_invocation(clients, names)
         result["verification"] = detail
         if not healthy:
             raise Unhealthy(
@@ -93,7 +94,7 @@ def execute(
         result["verified"] = True
         return result
 
-    ecs = clients["ecs"]
+    ecs = clients.ecs
     ecs_ops.update_task_definition(ecs, names, rollback.service, rollback.target)
     result["changed"] = True
     progress(f"updated {rollback.resource}: {rollback.current_label} -> {rollback.target} (full ARN)")
