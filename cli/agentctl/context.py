@@ -17,7 +17,7 @@ ENVIRONMENTS = ("local", "dev", "staging", "prod")
 def build_platform(env: str, project: str | None) -> Platform:
     """The local stack (env local) or an AWS environment; every setting read and checked now."""
     settings = Settings.from_env(project=project)
-    progress = Progress(progress_line, settings.poll_seconds)
+    progress = Progress(progress_line, settings.poll_interval)
     if env == "local":
         return LocalPlatform.create(settings, progress)
     return AwsPlatform.create(env, settings, progress)

@@ -52,6 +52,13 @@ def emit(
         emit_table(rows if rows is not None else data, columns)
 
 
+def seconds_option(name: str, default: float | None, help: str) -> Any:
+    """The bound of a wait, in seconds (1 or more)."""
+    return click.option(
+        name, type=click.FloatRange(min=1), default=default, show_default=default is not None, help=help
+    )
+
+
 #: For destructive commands (rollback, restore, chaos, ...): do not ask for confirmation.
 YES_OPTION = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 #: For commands that refuse `--env prod` unless told explicitly.

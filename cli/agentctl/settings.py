@@ -1,6 +1,7 @@
 """agentctl's settings: every environment variable agentctl reads, read once at start-up and checked.
 
-Nothing else in agentctl reads its configuration from the environment (the AWS SDK's own variables excepted:
+The AGENTCTL_* variables are read the way the services read theirs (agent_runtime.settings). Nothing else in
+agentctl reads its configuration from the environment (the AWS SDK's own variables excepted:
 boto3 reads AWS_PROFILE, AWS_ENDPOINT_URL and the credentials itself), and nothing writes the environment: the
 values are handed down in this frozen object.
 
@@ -24,17 +25,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 from agent_runtime.names import DEFAULT_PROJECT_NAME, Names, project_name
+from agent_runtime.settings import SettingsError, load, require
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: The variable that names the local stack's state folder (its programs get it too).
 STATE_ENV = "AGENT_RUNTIME_STATE_DIR"
 MIN_POLL_SECONDS = 0.05
-
-
-class SettingsError(ValueError):
-    """A variable has a value agentctl cannot use; the message names the variable."""
 
 
 @dataclass(frozen=True)
@@ -62,21 +61,17 @@ class Ports:
         )
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
-    value = env.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        seconds = float(value)
-    except ValueError:
-        raise SettingsError(f"{name}={value!r} is not a number of seconds") from None
-    if not math.isfinite(seconds) or seconds < 0:
-        raise SettingsError(f"{name}={value!r} must be a number of seconds, 0 or more")
-    return max(minimum, seconds)
+def _seconds(value: float) -> bool:
+    return math.isfinite(value) and value >= 0
 
 
 @dataclass(frozen=True)
 class Settings:
+    """The AGENTCTL_* fields are read by agent_runtime.settings (AGENTCTL_POLL_SECONDS for poll_seconds, ...);
+    the others are given by `from_env`."""
+
+    PREFIX: ClassVar[str] = "AGENTCTL_"
+
     names: Names
     poll_seconds: float = 5.0
     #: CloudWatch Logs delivers ECS log lines within seconds; a drill's count of Axon's lines waits this long.
@@ -90,6 +85,15 @@ class Settings:
     local_region: str = "us-east-1"
     repo_root: Path = REPO_ROOT
 
+    def check(self) -> None:
+        require(self, "poll_seconds", _seconds, "must be a number of seconds, 0 or more")
+        require(self, "log_settle_seconds", _seconds, "must be a number of seconds, 0 or more")
+
+    @property
+    def poll_interval(self) -> float:
+        """Seconds between two polls (never below MIN_POLL_SECONDS, which a test may still ask for)."""
+        return max(MIN_POLL_SECONDS, self.poll_seconds)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, project: str | None = None) -> Settings:
         """Read and check every variable; SettingsError names the first one that is wrong."""
@@ -98,12 +102,10 @@ class Settings:
             names = Names(project_name(project or env.get("PROJECT_NAME", DEFAULT_PROJECT_NAME)))
         except ValueError as exc:
             raise SettingsError(str(exc)) from None
-        return cls(
+        return load(
+            cls,
+            env,
             names=names,
-            poll_seconds=_seconds(env, "AGENTCTL_POLL_SECONDS", cls.poll_seconds, MIN_POLL_SECONDS),
-            log_settle_seconds=_seconds(env, "AGENTCTL_LOG_SETTLE_SECONDS", cls.log_settle_seconds),
-            terraform=env.get("AGENTCTL_TERRAFORM") or None,
-            state_bucket=env.get("AGENTCTL_STATE_BUCKET") or None,
             certificate_arn=env.get("TF_VAR_certificate_arn") or None,
             state_dir=Path(env.get(STATE_ENV) or REPO_ROOT / ".local").resolve(),
             ports=Ports.from_env(env),

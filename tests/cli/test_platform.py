@@ -23,9 +23,9 @@ from tests.conftest import ROOT
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
-        ("AGENTCTL_POLL_SECONDS", "soon", "AGENTCTL_POLL_SECONDS='soon' is not a number of seconds"),
-        ("AGENTCTL_LOG_SETTLE_SECONDS", "-1", "AGENTCTL_LOG_SETTLE_SECONDS='-1' must be a number of seconds"),
-        ("AGENTCTL_POLL_SECONDS", "nan", "AGENTCTL_POLL_SECONDS='nan' must be a number of seconds"),
+        ("AGENTCTL_POLL_SECONDS", "soon", "AGENTCTL_POLL_SECONDS must be a number, not 'soon'"),
+        ("AGENTCTL_LOG_SETTLE_SECONDS", "-1", "AGENTCTL_LOG_SETTLE_SECONDS must be a number of seconds, 0 or more"),
+        ("AGENTCTL_POLL_SECONDS", "nan", "AGENTCTL_POLL_SECONDS must be a number of seconds, 0 or more, not nan"),
         ("ORBIT_PORT", "80800", "ORBIT_PORT='80800' is not a port number"),
         ("PROJECT_NAME", "Bad_Name", "PROJECT_NAME 'Bad_Name' is not valid"),
     ],
@@ -50,7 +50,7 @@ def test_the_settings_are_read_from_the_environment_once_and_frozen(tmp_path):
         "AWS_DEFAULT_REGION": "eu-west-2",
     }
     settings = Settings.from_env(env)
-    assert settings.poll_seconds == 0.05
+    assert settings.poll_interval == 0.05
     assert settings.terraform == "/opt/terraform"
     assert settings.state_dir == tmp_path.resolve()
     assert settings.ports.axon == 18081

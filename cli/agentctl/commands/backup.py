@@ -18,6 +18,7 @@ from agentctl.output import (
     emit,
     emit_json,
     emit_table,
+    seconds_option,
 )
 
 _LIST_COLUMNS = ["name", "created", "age_days", "status", "type", "expected_items", "size_bytes"]
@@ -32,7 +33,7 @@ def backup() -> None:
 
 
 @backup.command("create")
-@click.option("--timeout", type=click.FloatRange(min=1), default=600, show_default=True, help="Seconds to wait.")
+@seconds_option("--timeout", 600, "Seconds to wait.")
 @OUTPUT_OPTION
 def create(timeout: float, output: str) -> None:
     """Back the policies table up now; the name records its item count and content digest."""
@@ -110,7 +111,7 @@ def prune(keep_days: int, dry_run: bool, yes: bool, output: str) -> None:
     help="After verification, make the restored policy set live (asks first unless --yes).",
 )
 @click.option("--keep-restored-table", is_flag=True, help="Keep the restored table after the switch-over.")
-@click.option("--timeout", type=click.FloatRange(min=1), default=1800, show_default=True, help="Seconds to wait.")
+@seconds_option("--timeout", 1800, "Seconds to wait.")
 @YES_OPTION
 @ALLOW_PROD_OPTION
 @OUTPUT_OPTION

@@ -15,7 +15,7 @@ from agentctl.local.bootstrap import QUICKSTART_PRINCIPAL
 from agentctl.ops import chaos as ops
 from agentctl.ops import client as orbit_client
 from agentctl.ops.platform import Platform
-from agentctl.output import ALLOW_PROD_OPTION, OUTPUT_OPTION, YES_OPTION, check_line, confirm, emit_json
+from agentctl.output import ALLOW_PROD_OPTION, OUTPUT_OPTION, YES_OPTION, check_line, confirm, emit_json, seconds_option
 
 
 def _probe_target(platform: Platform, url: str | None, principal: str | None) -> ops.ProbeTarget:
@@ -70,12 +70,7 @@ def _run(drill: ops.Drill, question: str, yes: bool, output: str, report_file: P
 
 
 _COMMON = [
-    click.option(
-        "--timeout",
-        type=click.FloatRange(min=1),
-        default=None,
-        help="Seconds the drill may wait for recovery (default: 60 locally, 600 in AWS).",
-    ),
+    seconds_option("--timeout", None, "Seconds the drill may wait for recovery (default: 60 locally, 600 in AWS)."),
     click.option(
         "--report",
         "report_file",

@@ -12,7 +12,7 @@ from agentctl.context import target
 from agentctl.errors import AgentctlError
 from agentctl.ops.deploy.workflow import DeployRequest
 from agentctl.ops.platform import Platform
-from agentctl.output import ALLOW_PROD_OPTION, OUTPUT_OPTION, emit_json
+from agentctl.output import ALLOW_PROD_OPTION, OUTPUT_OPTION, emit_json, seconds_option
 
 
 def _local_summary(result: dict[str, Any], names: Names) -> str:
@@ -79,20 +79,8 @@ def _backend_config(values: tuple[str, ...]) -> dict[str, str]:
 )
 @click.option("--image-tag", default=None, help="Deploy images already in ECR under this tag (default: build HEAD).")
 @click.option("--backend-config", multiple=True, help="terraform init -backend-config KEY=VALUE; repeatable.")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=1),
-    default=1200,
-    show_default=True,
-    help="Seconds to wait for the services to settle.",
-)
-@click.option(
-    "--health-timeout",
-    type=click.FloatRange(min=1),
-    default=300,
-    show_default=True,
-    help="Seconds for every health check to turn green.",
-)
+@seconds_option("--timeout", 1200, "Seconds to wait for the services to settle.")
+@seconds_option("--health-timeout", 300, "Seconds for every health check to turn green.")
 @ALLOW_PROD_OPTION
 @OUTPUT_OPTION
 def deploy(

@@ -6,7 +6,7 @@ import click
 
 from agentctl.context import target
 from agentctl.ops import rollback as ops
-from agentctl.output import ALLOW_PROD_OPTION, OUTPUT_OPTION, YES_OPTION, confirm, emit_json
+from agentctl.output import ALLOW_PROD_OPTION, OUTPUT_OPTION, YES_OPTION, confirm, emit_json, seconds_option
 
 
 def _describe(plan: ops.RollbackPlan) -> str:
@@ -23,13 +23,7 @@ def _describe(plan: ops.RollbackPlan) -> str:
 @click.argument("service", type=click.Choice(ops.SERVICES))
 @click.option("--to-revision", type=click.IntRange(min=1), default=None, help="Revision (or Lambda version) to use.")
 @click.option("--no-wait", is_flag=True, help="Do not wait for the ECS service to settle.")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=1),
-    default=ops.DEFAULT_TIMEOUT,
-    show_default=True,
-    help="Seconds to wait for the service to settle.",
-)
+@seconds_option("--timeout", ops.DEFAULT_TIMEOUT, "Seconds to wait for the service to settle.")
 @YES_OPTION
 @ALLOW_PROD_OPTION
 @OUTPUT_OPTION
@@ -49,12 +43,10 @@ def rollback(
         "(check out the earlier commit and run `make deploy`)"
     )
     platform.refuse_prod(allow_prod)
-    plan = ops.plan(platform.clients, platform.names, service, to_revision)
+    plan = ops.plan(platform, service, to_revision)
     click.echo(_describe(plan), err=output == "json")
     confirm(f"Roll {service} back in {platform.env} from {plan.current_label} to {plan.target_label}?", yes)
-    result = ops.execute(
-        platform.clients, platform.names, plan, wait=not no_wait, timeout=timeout, progress=platform.progress
-    )
+    result = ops.execute(platform, plan, wait=not no_wait, timeout=timeout)
     if output == "json":
         emit_json(result)
     else:

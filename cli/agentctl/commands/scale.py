@@ -7,7 +7,7 @@ import click
 from agentctl.context import target
 from agentctl.ops import scale as ops
 from agentctl.ops.ecs import SERVICES
-from agentctl.output import ALLOW_PROD_OPTION, OUTPUT_OPTION, YES_OPTION, confirm, emit_json
+from agentctl.output import ALLOW_PROD_OPTION, OUTPUT_OPTION, YES_OPTION, confirm, emit_json, seconds_option
 
 
 @click.command()
@@ -19,7 +19,7 @@ from agentctl.output import ALLOW_PROD_OPTION, OUTPUT_OPTION, YES_OPTION, confir
     help="Widen the autoscaling range to include COUNT (Terraform sets it back on the next deploy).",
 )
 @click.option("--no-wait", is_flag=True, help="Do not wait for the running count to follow.")
-@click.option("--timeout", type=click.FloatRange(min=1), default=600, show_default=True, help="Seconds to wait.")
+@seconds_option("--timeout", 600, "Seconds to wait.")
 @YES_OPTION
 @ALLOW_PROD_OPTION
 @OUTPUT_OPTION
@@ -46,12 +46,10 @@ def scale(
     )
     if count == 0:
         platform.refuse_prod(allow_prod)
-    plan = ops.plan(platform.clients, platform.names, platform.env, service, count, adjust_autoscaling)
+    plan = ops.plan(platform, service, count, adjust_autoscaling)
     if plan.scale_in:
         confirm(f"Scale {service} in {platform.env} in from {plan.previous} to {count} task(s)?", yes)
-    result = ops.execute(
-        platform.clients, platform.names, plan, wait=not no_wait, timeout=timeout, progress=platform.progress
-    )
+    result = ops.execute(platform, plan, wait=not no_wait, timeout=timeout)
     if output == "json":
         emit_json(result)
     else:

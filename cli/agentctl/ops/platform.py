@@ -12,7 +12,6 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -29,8 +28,37 @@ if TYPE_CHECKING:
     from agentctl.ops.logs import LogSource
 
 
+class _Client:
+    """A client of AwsClients, built on first use and then kept (`ecs = _Client("ecs")`)."""
+
+    def __init__(self, service: str, **config: Any) -> None:
+        self.service = service
+        self.config = config
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, clients: AwsClients | None, owner: type | None = None) -> Any:
+        if clients is None:
+            return self
+        built = clients.__dict__[self.name] = clients.client(self.service, **self.config)
+        return built
+
+
 class AwsClients:
     """boto3 clients of one session, each built on first use with the platform's region and endpoints."""
+
+    dynamodb = _Client("dynamodb")
+    secretsmanager = _Client("secretsmanager")
+    ecs = _Client("ecs")
+    lambda_ = _Client("lambda")
+    #: For one test invocation: a decision may take a cold start, and is never retried.
+    invoker = _Client("lambda", read_timeout=10, max_attempts=1)
+    logs = _Client("logs")
+    ecr = _Client("ecr")
+    sts = _Client("sts")
+    elbv2 = _Client("elbv2")
+    autoscaling = _Client("application-autoscaling")
 
     def __init__(self, session: boto3.session.Session, region: str, endpoints: Mapping[str, str] | None = None):
         self.session = session
@@ -41,47 +69,6 @@ class AwsClients:
         """A new client (`config`: agent_runtime.aws.client's timeouts and retries)."""
         endpoint = self._endpoints.get(service, self._endpoints.get("*"))
         return aws.client(service, session=self.session, endpoint_url=endpoint, region_name=self.region, **config)
-
-    @cached_property
-    def dynamodb(self) -> Any:
-        return self.client("dynamodb")
-
-    @cached_property
-    def secretsmanager(self) -> Any:
-        return self.client("secretsmanager")
-
-    @cached_property
-    def ecs(self) -> Any:
-        return self.client("ecs")
-
-    @cached_property
-    def lambda_(self) -> Any:
-        return self.client("lambda")
-
-    @cached_property
-    def invoker(self) -> Any:
-        """Lambda client for one test invocation: a decision may take a cold start, and is never retried."""
-        return self.client("lambda", read_timeout=10, max_attempts=1)
-
-    @cached_property
-    def logs(self) -> Any:
-        return self.client("logs")
-
-    @cached_property
-    def ecr(self) -> Any:
-        return self.client("ecr")
-
-    @cached_property
-    def sts(self) -> Any:
-        return self.client("sts")
-
-    @cached_property
-    def elbv2(self) -> Any:
-        return self.client("elbv2")
-
-    @cached_property
-    def autoscaling(self) -> Any:
-        return self.client("application-autoscaling")
 
 
 class Crash(ABC):

@@ -7,13 +7,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from agent_runtime.names import Names
 from agentctl.ops import ecs as ecs_ops
 from agentctl.ops import governance_fn
 from agentctl.ops.errors import Unhealthy
 from agentctl.ops.health import governance_invocation
-from agentctl.ops.platform import AwsClients
-from agentctl.ops.waiting import Progress
+from agentctl.ops.platform import Platform
 
 SERVICES = ("orbit", "axon", "governance")
 DEFAULT_TIMEOUT = 600.0
@@ -34,8 +32,9 @@ class RollbackPlan:
         return asdict(self)
 
 
-def plan(clients: AwsClients, names: Names, service: str, to_revision: int | None) -> RollbackPlan:
+def plan(platform: Platform, service: str, to_revision: int | None) -> RollbackPlan:
     """What a rollback would change; raises Refused when there is nothing to roll back to."""
+    clients, names = platform.clients, platform.names
     if service == "governance":
         lam = clients.lambda_
         current = governance_fn.alias_version(lam, names)
@@ -66,16 +65,9 @@ def plan(clients: AwsClients, names: Names, service: str, to_revision: int | Non
     )
 
 
-def execute(
-    clients: AwsClients,
-    names: Names,
-    rollback: RollbackPlan,
-    *,
-    wait: bool,
-    timeout: float,
-    progress: Progress,
-) -> dict[str, Any]:
+def execute(platform: Platform, rollback: RollbackPlan, *, wait: bool, timeout: float) -> dict[str, Any]:
     """Apply the plan and verify it. Raises Unhealthy when the change was made but does not verify."""
+    clients, names, progress = platform.clients, platform.names, platform.progress
     result: dict[str, Any] = {**rollback.to_dict(), "changed": False, "verified": False}
     if rollback.service == "governance":
         lam = clients.lambda_

@@ -5,11 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from agent_runtime.names import Names
 from agentctl.ops import ecs as ecs_ops
 from agentctl.ops.errors import Refused
-from agentctl.ops.platform import AwsClients
-from agentctl.ops.waiting import Progress
+from agentctl.ops.platform import Platform
 
 
 @dataclass(frozen=True)
@@ -26,9 +24,10 @@ class ScalePlan:
         return self.count < self.previous
 
 
-def plan(clients: AwsClients, names: Names, env: str, service: str, count: int, adjust: bool) -> ScalePlan:
+def plan(platform: Platform, service: str, count: int, adjust: bool) -> ScalePlan:
     """Target tracking keeps the count inside the autoscaling range: a count outside it is refused, unless
     `adjust` widens the range (until the next deploy, which applies Terraform's range again)."""
+    clients, names, env = platform.clients, platform.names, platform.env
     state = ecs_ops.describe_one(clients.ecs, names, service)
     bounds = ecs_ops.scaling_range(clients.autoscaling, names, service)
     widened = None
@@ -43,10 +42,9 @@ def plan(clients: AwsClients, names: Names, env: str, service: str, count: int, 
     return ScalePlan(service, state.name, state.desired, count, bounds, widened)
 
 
-def execute(
-    clients: AwsClients, names: Names, scale: ScalePlan, *, wait: bool, timeout: float, progress: Progress
-) -> dict[str, Any]:
+def execute(platform: Platform, scale: ScalePlan, *, wait: bool, timeout: float) -> dict[str, Any]:
     """Widen the range if planned, set the desired count, and wait until that many tasks run (unless not `wait`)."""
+    clients, names, progress = platform.clients, platform.names, platform.progress
     if scale.widened and scale.bounds:
         ecs_ops.widen_scaling_range(clients.autoscaling, names, scale.service, *scale.widened)
         progress(

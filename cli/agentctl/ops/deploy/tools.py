@@ -51,13 +51,7 @@ class Tools:
         try:
             with heartbeat(what, self.progress):
                 result = subprocess.run(  # noqa: S603 - fixed programs, arguments built here
-                    argv,
-                    cwd=self.repo_root,
-                    input=input,
-                    capture_output=True,
-                    text=True,
-                    timeout=timeout,
-                    check=False,
+                    argv, cwd=self.repo_root, input=input, capture_output=True, text=True, timeout=timeout, check=False
                 )
         except FileNotFoundError as exc:
             raise Refused(f"{what}: {argv[0]} is not installed or not on PATH") from exc
