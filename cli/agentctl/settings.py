@@ -11,6 +11,7 @@ values are handed down in this frozen object.
 | AGENTCTL_POLL_SECONDS | seconds between two polls of a long wait | 5 |
 | AGENTCTL_LOG_SETTLE_SECONDS | seconds a drill waits for Axon's log lines to reach CloudWatch Logs | 15 |
 | AGENTCTL_TERRAFORM | the terraform binary to use instead of the first one on PATH | - |
+| AGENTCTL_STATE_BUCKET | Terraform's state bucket (`--state-bucket` wins) | ${PROJECT_NAME}-terraform-state-${ENV} |
 | TF_VAR_certificate_arn | Terraform's own variable: the load balancer's certificate | - |
 | AGENT_RUNTIME_STATE_DIR | the local stack's state folder | .local/ at the repository root |
 | ORBIT_PORT, AXON_PORT, GOVERNANCE_PORT, AWS_EMULATOR_PORT | the local stack's ports | 8080, 8081, 9001, 4566 |

@@ -78,6 +78,11 @@ def _backend_config(values: tuple[str, ...]) -> dict[str, str]:
     help="A Lambda package built already (default: build it with scripts/build_lambda.py).",
 )
 @click.option("--image-tag", default=None, help="Deploy images already in ECR under this tag (default: build HEAD).")
+@click.option(
+    "--state-bucket",
+    default=None,
+    help="Terraform's state bucket (default: $AGENTCTL_STATE_BUCKET, else ${PROJECT_NAME}-terraform-state-ENV).",
+)
 @click.option("--backend-config", multiple=True, help="terraform init -backend-config KEY=VALUE; repeatable.")
 @seconds_option("--timeout", 1200, "Seconds to wait for the services to settle.")
 @seconds_option("--health-timeout", 300, "Seconds for every health check to turn green.")
@@ -90,6 +95,7 @@ def deploy(
     alarm_email: str | None,
     lambda_zip: Path | None,
     image_tag: str | None,
+    state_bucket: str | None,
     backend_config: tuple[str, ...],
     timeout: float,
     health_timeout: float,
@@ -99,10 +105,12 @@ def deploy(
     """Deploy the environment chosen with --env (default: the local stack).
 
     AWS environments: preflight (terraform >= the version infra/envs/ENV requires, AWS identity, a clean git
-    tree), images built and pushed tagged with the commit, terraform init/plan/apply of infra/envs/ENV, a
-    bounded wait until both services run their new revision, `agentctl health` until green; when the rollout
-    or the health check fails, the services and the Lambda alias go back to what ran before. --plan-only
-    shows every step and the Terraform plan and changes nothing.
+    tree, certificate_arn from --certificate-arn, a --var-file or TF_VAR_certificate_arn), images built and
+    pushed tagged with the commit, terraform init (state in --state-bucket, in the AWS region) and plan/apply
+    of infra/envs/ENV, a bounded wait until both services run their new revision, `agentctl health` until
+    green; when the rollout or the health check fails, the services and the Lambda alias go back to what ran
+    before (a first deploy has nothing to go back to). --plan-only shows every step and the Terraform plan and
+    changes nothing.
     """
     platform = target()
     if not plan_only:
@@ -114,6 +122,7 @@ def deploy(
         alarm_email=alarm_email,
         lambda_zip=lambda_zip,
         image_tag=image_tag,
+        state_bucket=state_bucket,
         backend_config=_backend_config(backend_config),
         timeout=timeout,
         health_timeout=health_timeout,

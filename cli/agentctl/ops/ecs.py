@@ -9,6 +9,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from agent_runtime.names import Names
 from agentctl.ops.errors import OpsError, Refused
 from agentctl.ops.waiting import Progress, wait_for
@@ -146,8 +148,14 @@ class ServiceState:
 
 
 def describe(ecs: Any, names: Names, services: tuple[str, ...] = SERVICES) -> dict[str, ServiceState | None]:
-    """The state of each service (None for a service that does not exist)."""
-    response = ecs.describe_services(cluster=names.cluster, services=[names.service(s) for s in services])
+    """The state of each service (None for a service that does not exist, in a cluster that may not exist yet:
+    a fresh account before its first deploy)."""
+    try:
+        response = ecs.describe_services(cluster=names.cluster, services=[names.service(s) for s in services])
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ClusterNotFoundException":
+            raise
+        return dict.fromkeys(services)
     found = {item["serviceName"]: item for item in response.get("services", []) if item.get("status") != "INACTIVE"}
     return {
         service: ServiceState.from_api(service, found[names.service(service)])

@@ -12,6 +12,8 @@ from agent_runtime.names import Names
 from agentctl.ops.deploy.tools import Tools
 
 PLATFORM = "linux/amd64"  # the task definitions' cpu_architecture X86_64
+#: One Dockerfile for both services (relative to the repository root); --build-arg SERVICE picks the service.
+DOCKERFILE = "services/Dockerfile"
 
 
 @dataclass(frozen=True)
@@ -49,15 +51,16 @@ class Registry:
         tools.run(["docker", "login", "--username", user, "--password-stdin", registry], "docker login", input=password)
 
     def build_and_push(self, tools: Tools, service: str, tag: str) -> str:
-        """docker build of services/<service>/Dockerfile (context: the repository root), then push; the URI."""
+        """docker build -f services/Dockerfile --build-arg SERVICE=<service> -t <repository>:<tag> . in the
+        repository root, then push; the URI."""
         uri = f"{self.repository_uri(service)}:{tag}"
         tools.run(
             [
                 "docker", "build", "--platform", PLATFORM,
-                "-f", str(tools.repo_root / "services" / service / "Dockerfile"),
+                "-f", DOCKERFILE, "--build-arg", f"SERVICE={service}",
                 "-t", uri,
                 "--label", f"org.opencontainers.image.revision={tag}",
-                str(tools.repo_root),
+                ".",
             ],
             f"docker build {service}",
         )  # fmt: skip

@@ -90,7 +90,9 @@ class Terraform:
         return code, out
 
     def init(self, backend_config: dict[str, str]) -> None:
-        self._call("terraform init", self.tf.init, (0,), backend_config=backend_config or None, var=None)
+        """-lockfile=readonly: the provider versions are the committed .terraform.lock.hcl's, and init never
+        rewrites it (a deploy must leave the working tree clean)."""
+        self._call("terraform init", self.tf.init, (0,), backend_config=backend_config, lockfile="readonly", var=None)
 
     def plan(self, plan_file: Path, var_files: list[Path], targets: list[str] | None = None) -> tuple[bool, str]:
         """(changes?, the plan's text). Uses -detailed-exitcode: 0 no changes, 2 changes."""

@@ -6,11 +6,13 @@ Steps, in order:
    commit (the image tag; a dirty working tree is refused), the Lambda package (built with
    scripts/build_lambda.py unless given), certificate_arn. Its result is frozen and handed to every later step;
 2. a snapshot of what runs now (each service's task-definition ARN, the version behind `live`), kept in
-   .local/deploys/ and used by the automatic rollback;
-3. terraform init;
+   .local/deploys/ and used by the automatic rollback. A first deploy (a fresh account: no cluster, service,
+   function or alias yet) has nothing to snapshot, and so no automatic rollback target;
+3. terraform init, with the S3 backend's bucket and region (the resolved AWS region) and -lockfile=readonly:
+   the committed provider lock files are used, never rewritten;
 4. the ECR repositories: created first with a targeted apply when they do not exist yet (first deploy);
-5. the images: docker build and push of services/<service>/Dockerfile (context: the repository root),
-   tagged with the commit, unless that tag is in ECR already (tags are immutable);
+5. the images: docker build of services/Dockerfile with --build-arg SERVICE=<service> (context: the
+   repository root) and push, tagged with the commit, unless that tag is in ECR already (tags are immutable);
 6. terraform plan (saved) and apply of that plan: new task-definition revisions, the services updated, a new
    Lambda version published and `live` moved to it;
 7. a bounded wait until each service runs only its new revision with every desired task;
@@ -37,7 +39,7 @@ from typing import Any
 
 from agentctl.ops import ecs as ecs_ops
 from agentctl.ops import governance_fn
-from agentctl.ops.deploy.images import Registry
+from agentctl.ops.deploy.images import DOCKERFILE, Registry
 from agentctl.ops.deploy.terraform import Terraform, find_terraform, plan_summary, required_terraform
 from agentctl.ops.deploy.tools import Tools
 from agentctl.ops.errors import OpsError, Refused
@@ -59,6 +61,7 @@ class DeployRequest:
     alarm_email: str | None = None
     lambda_zip: Path | None = None
     image_tag: str | None = None
+    state_bucket: str | None = None  # default: AGENTCTL_STATE_BUCKET, else ${PROJECT_NAME}-terraform-state-${ENV}
     backend_config: Mapping[str, str] = field(default_factory=dict)
     timeout: float = 1200.0
     health_timeout: float = 300.0
@@ -215,12 +218,17 @@ class Release(Deployment):
             version,
             datetime.now(UTC).isoformat(timespec="seconds"),
         )
+        if snapshot.first_deploy:
+            self.step("snapshot", "nothing to snapshot: first deploy (no automatic rollback target exists)")
+            return snapshot
         current = ", ".join(f"{s} {ecs_ops.short(a)}" for s, a in snapshot.task_definitions.items())
         self.step("snapshot", f"{current}, governance live -> {version or '-'}")
         return snapshot
 
     def keep_snapshot(self, work: Work) -> None:
         """The snapshot in .local/deploys/, for an operator who rolls back by hand later (best effort)."""
+        if work.snapshot.first_deploy:
+            return
         folder = self.platform.settings.repo_root / ".local" / "deploys"
         with contextlib.suppress(OSError):
             folder.mkdir(parents=True, exist_ok=True)
@@ -230,10 +238,22 @@ class Release(Deployment):
 
     # --- terraform ------------------------------------------------------------------------------------
 
+    def backend(self) -> dict[str, str]:
+        """The S3 backend's bucket and region (versions.tf names neither: they follow the operator), and any
+        --backend-config KEY=VALUE, which wins."""
+        bucket = (
+            self.request.state_bucket
+            or self.platform.settings.state_bucket
+            or f"{self.names.project}-terraform-state-{self.platform.env}"
+        )
+        return {"bucket": bucket, "region": self.platform.region, **self.request.backend_config}
+
     def init(self, ready: Preflight) -> Terraform:
         terraform = Terraform(ready.terraform, ready.env_dir, self.progress)
-        terraform.init(dict(self.request.backend_config))
-        self.step("terraform init", str(ready.env_dir.relative_to(self.platform.settings.repo_root)))
+        backend = self.backend()
+        terraform.init(backend)
+        where = ready.env_dir.relative_to(self.platform.settings.repo_root)
+        self.step("terraform init", f"{where}, state in s3://{backend['bucket']} ({backend['region']})")
         return terraform
 
     def variables(self, work: Work) -> Path:
@@ -314,8 +334,8 @@ class Release(Deployment):
         for service in self._images_to_build(work.ready.tag):
             self.step(
                 f"image {service}",
-                f"docker build -f services/{service}/Dockerfile, push {self.names.ecr_repository(service)}:"
-                f"{work.ready.tag}",
+                f"docker build -f {DOCKERFILE} --build-arg SERVICE={service}, push "
+                f"{self.names.ecr_repository(service)}:{work.ready.tag}",
                 "would run",
             )
 
@@ -323,7 +343,12 @@ class Release(Deployment):
         self.step("terraform apply", "apply the saved plan", "would run")
         self.step("rollout", f"wait until {' and '.join(SERVICES)} run only their new revision", "would run")
         self.step("health", "agentctl health until every check is green", "would run")
-        self.step("rollback on failure", "services to their current task definitions, live to its version", "would run")
+        if work.snapshot.first_deploy:
+            self.step("rollback on failure", "none: a first deploy has no automatic rollback target", "skipped")
+        else:
+            self.step(
+                "rollback on failure", "services to their current task definitions, live to its version", "would run"
+            )
         self.report["result"] = "planned: nothing was changed"
 
     # --- verify, and roll back ----------------------------------------------------------------------------
