@@ -32,7 +32,8 @@ def hoist_global_options(args: list[str]) -> list[str]:
 
 
 class _Group(click.Group):
-    """Turns any exception from a command into one line on stderr and a non-zero exit, never a traceback."""
+    """Turns any exception from a command into one line on stderr and a non-zero exit, never a traceback; a
+    closed output pipe ends the command quietly."""
 
     def main(self, args: Any = None, *extra: Any, **kwargs: Any) -> Any:
         args = hoist_global_options(list(sys.argv[1:] if args is None else args))
@@ -46,6 +47,10 @@ class _Group(click.Group):
             where = exc.ctx.command_path if exc.ctx else ctx.command_path
             raise AgentctlError(f"{where}: {exc.format_message()} (see --help)", EXIT_USAGE) from exc
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except BrokenPipeError:
+            # Whoever read our output went away (`agentctl logs | head`): Click's main ends quietly, for every
+            # command, with no "Broken pipe" line and no flush error at exit.
             raise
         except Exception as exc:  # the single place where errors become a readable line
             raise translate(exc) from exc

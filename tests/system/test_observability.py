@@ -68,7 +68,8 @@ def test_refusals_are_counted_by_kind(stack):
 
 def _log_lines(stack, program: str) -> list[dict]:
     lines = []
-    for line in (stack.state_dir / "logs" / f"{program}.log").read_text(errors="replace").splitlines():
+    streams = sorted((stack.state_dir / "logs").glob(f"{program}*.log"))  # governance: one per Lambda API worker
+    for line in (line for path in streams for line in path.read_text(errors="replace").splitlines()):
         if line.startswith("{"):
             try:
                 lines.append(json.loads(line))

@@ -41,7 +41,8 @@ def _print(events: Iterator[ops.LogEvent], audit: bool, output: str) -> int:
 def logs(service: str, since: str, follow: bool, audit: bool, output: str) -> None:
     """Show SERVICE's log lines (orbit, axon, governance; emulator locally).
 
-    Local: the stack's log files (<state folder>/logs/<service>.log). AWS: the CloudWatch Logs groups
+    Local: the stack's log files (<state folder>/logs/<service>.log; for governance also one stream per
+    worker, governance-instance-<n>.log, merged by time). AWS: the CloudWatch Logs groups
     /ecs/<project>-orbit, /ecs/<project>-axon and /aws/lambda/<project>-governance. With --output json, one
     JSON object per line (JSON Lines), as the services wrote it.
     """

@@ -11,6 +11,12 @@ from agentctl.settings import Ports
 
 PROGRAMS = ("emulator", "governance", "axon", "orbit")
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+#: The log stream of each worker (a warm instance) of the governance Lambda API, in the stack's logs folder.
+INSTANCE_LOGS = "governance-instance-*.log"
+
+
+def instance_log(logs: Path, slot: int) -> Path:
+    return logs / INSTANCE_LOGS.replace("*", str(slot))
 
 
 @dataclass(frozen=True)

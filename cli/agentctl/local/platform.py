@@ -14,12 +14,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from agent_runtime import key_rotation
 from agent_runtime.names import Names
 from agentctl.local import lifecycle, supervisor
-from agentctl.local.config import LOCAL_CREDENTIALS, LocalStack
+from agentctl.local.config import INSTANCE_LOGS, LOCAL_CREDENTIALS, LocalStack
 from agentctl.local.processes import kill
 from agentctl.ops.deploy.workflow import DeployRequest
 from agentctl.ops.errors import OpsError, Refused
 from agentctl.ops.health import Check, governance_invocation, http_health, table_status, timed
-from agentctl.ops.logs import LogFile, LogSource
+from agentctl.ops.logs import LogFiles, LogSource
 from agentctl.ops.platform import AwsClients, Crash, Deployment, Platform
 from agentctl.ops.status import policy_set, safely, tables
 from agentctl.ops.waiting import Progress, wait_for
@@ -92,7 +92,8 @@ class LocalPlatform(Platform):
         }
 
     def logs(self, service: str) -> LogSource:
-        return LogFile(self.stack.path("logs", f"{service}.log"))
+        streams = INSTANCE_LOGS if service == "governance" else None
+        return LogFiles(self.stack.path("logs"), service, streams)
 
     def axon_requests(self, marker: str) -> Callable[[], int]:
         """Locally Axon's own counter is read (the probes are the only traffic during a drill)."""

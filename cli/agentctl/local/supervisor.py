@@ -122,8 +122,9 @@ def render_config(stack: LocalStack) -> str:
         basics = {key: common[key] for key in (STATE_ENV, "PYTHONUNBUFFERED", "PATH")}
         sections.append(_program("emulator", command, basics, logs, autostart=True))
     governance = (
-        f"{bin_dir / 'gunicorn'} --bind 127.0.0.1:{stack.ports.governance} --workers 2 --worker-class sync "
-        "--timeout 30 --graceful-timeout 10 --log-level warning 'agentctl.local.lambda_api:create_app()'"
+        f"{bin_dir / 'gunicorn'} --config python:agentctl.local.lambda_api_conf --bind 127.0.0.1:"
+        f"{stack.ports.governance} --workers 2 --worker-class sync --timeout 30 --graceful-timeout 10 "
+        "--log-level warning 'agentctl.local.lambda_api:create_app()'"
     )
     sections.append(_program("governance", governance, common, logs, autostart=False))
     axon_env = {**common, "PROMETHEUS_MULTIPROC_DIR": str(stack.path("prometheus", "axon"))}

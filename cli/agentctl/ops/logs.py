@@ -1,5 +1,8 @@
 """Log lines of a service: the local stack's log files, or the CloudWatch Logs group of the naming contract.
 
+Locally, each worker of the governance Lambda API writes its own stream (as each Lambda instance does in AWS),
+so that no record is ever cut into another; the streams are merged by time when read.
+
 The services write one JSON object per line (agent_runtime.logs): timestamp, level, service, correlation_id,
 event, message and the event's fields. Governance's decisions are the lines with "event": "audit". Lines that
 are not JSON (gunicorn's own, Lambda's START/END/REPORT) are kept as they are.
@@ -7,6 +10,7 @@ are not JSON (gunicorn's own, Lambda's START/END/REPORT) are kept as they are.
 
 from __future__ import annotations
 
+import heapq
 import json
 import re
 import time
@@ -14,6 +18,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +27,18 @@ from agentctl.ops.errors import Refused
 _RELATIVE = re.compile(r"^(?P<n>\d+)(?P<unit>[smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 AUDIT_PATTERN = '{ $.event = "audit" }'
+#: (name, width, cut to the width?): the outcome is never cut (`rate_limited`), the free text is last.
 AUDIT_COLUMNS = [
-    ("time", 24),
-    ("outcome", 12),
-    ("principal", 16),
-    ("intent", 18),
-    ("version", 7),
-    ("ms", 8),
-    ("correlation_id", 38),
-    ("reason", 0),
+    ("time", 24, True),
+    ("outcome", 13, False),
+    ("principal", 16, True),
+    ("intent", 18, True),
+    ("version", 7, True),
+    ("ms", 8, True),
+    ("correlation_id", 38, True),
+    ("reason", 0, False),
 ]
+_EPOCH = datetime.fromtimestamp(0, UTC)
 
 
 def parse_since(value: str, now: datetime | None = None) -> datetime:
@@ -98,7 +105,7 @@ class LogEvent:
             "version": f.get("policy_set_version", "-"),
             "ms": f.get("decision_time_ms", "-"),
             "correlation_id": f.get("correlation_id") or "-",
-            "reason": f.get("reason", "-"),
+            "reason": f.get("reason", "-") + _shadow_note(f.get("shadow")),
         }
 
     def line(self) -> str:
@@ -113,15 +120,28 @@ class LogEvent:
         )
 
 
+def _shadow_note(shadow: Any) -> str:
+    """A shadow decision: which shadow policies would have changed the outcome, and to what."""
+    if not isinstance(shadow, dict):
+        return ""
+    policies = ", ".join(map(str, shadow.get("policy_ids") or [])) or "the shadow policies"
+    return f"; shadow: {policies} would {'allow' if shadow.get('would_allow') else 'deny'}"
+
+
+def _cell(value: Any, width: int, cut: bool) -> str:
+    text = str(value)
+    if not width:
+        return text
+    return (text[: width - 1] if cut else text).ljust(width)
+
+
 def audit_header() -> str:
-    return " ".join(name.ljust(width) if width else name for name, width in AUDIT_COLUMNS)
+    return " ".join(_cell(name, width, cut) for name, width, cut in AUDIT_COLUMNS)
 
 
 def audit_line(event: LogEvent) -> str:
     row = event.audit_row()
-    return " ".join(
-        str(row[name])[: width - 1].ljust(width) if width else str(row[name]) for name, width in AUDIT_COLUMNS
-    )
+    return " ".join(_cell(row[name], width, cut) for name, width, cut in AUDIT_COLUMNS)
 
 
 class LogSource(ABC):
@@ -139,41 +159,77 @@ class LogSource(ABC):
 # --- local files ------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class LogFile(LogSource):
+@dataclass
+class _Tail:
+    """One file of a LogFiles, read as it grows; a file that shrinks (rotated) is read again from its start."""
+
     path: Path
+    position: int = 0
+    pending: str = ""
+    last_seen: datetime = _EPOCH  # the time of its last timed line: untimed lines sort with their neighbours
+
+    def new_lines(self, partial: bool = False) -> list[str]:
+        """The complete lines appended since the last call (and the last incomplete one with `partial`)."""
+        size = self.path.stat().st_size if self.path.exists() else 0
+        if size < self.position:
+            self.position, self.pending = 0, ""
+        if size > self.position:
+            with self.path.open(encoding="utf-8", errors="replace") as handle:
+                handle.seek(self.position)
+                self.pending += handle.read()
+                self.position = handle.tell()
+        *complete, self.pending = self.pending.split("\n")
+        if partial and self.pending:
+            complete.append(self.pending)
+            self.pending = ""
+        return complete
+
+    def events(self, lines: list[str], since: datetime, audit: bool) -> Iterator[tuple[datetime, LogEvent]]:
+        for line in lines:
+            event = LogEvent.parse(line)
+            self.last_seen = event.timestamp or self.last_seen
+            if line.strip() and event.keep(since, audit):
+                yield self.last_seen, event
+
+
+@dataclass(frozen=True)
+class LogFiles(LogSource):
+    """A service's log files in one folder, merged by time: `<name>.log`, and for a service whose instances
+    each write their own stream (the local Lambda API's workers), the files of `streams` as well."""
+
+    folder: Path
+    name: str
+    streams: str | None = None  # a glob in `folder`
     interval: float = 0.5
 
+    def _paths(self) -> list[Path]:
+        paths = {self.folder / f"{self.name}.log"} | set(self.folder.glob(self.streams) if self.streams else ())
+        return sorted(path for path in paths if path.is_file())
+
+    def _tails(self) -> list[_Tail]:
+        paths = self._paths()
+        if not paths:
+            raise Refused(f"no log file {self.folder / f'{self.name}.log'}: is the local stack deployed (make deploy)?")
+        return [_Tail(path) for path in paths]
+
     def read(self, since: datetime, audit: bool) -> Iterator[LogEvent]:
-        if not self.path.exists():
-            raise Refused(f"no log file {self.path}: is the local stack deployed (make deploy)?")
-        with self.path.open(encoding="utf-8", errors="replace") as lines:
-            for line in lines:
-                event = LogEvent.parse(line)
-                if line.strip() and event.keep(since, audit):
-                    yield event
+        streams = [tail.events(tail.new_lines(partial=True), since, audit) for tail in self._tails()]
+        for _, event in heapq.merge(*streams, key=itemgetter(0)):
+            yield event
 
     def follow(self, since: datetime, audit: bool, keep_going: Callable[[], bool]) -> Iterator[LogEvent]:
-        """A file that shrinks (rotated by supervisord) is read again from its start."""
-        yield from self.read(since, audit)
-        position = self.path.stat().st_size
-        pending = ""
-        while keep_going():
-            size = self.path.stat().st_size if self.path.exists() else 0
-            if size < position:
-                position = 0
-            if size <= position:
+        """What is there, then every line appended to any of the files (new files included), in time order."""
+        tails = {tail.path: tail for tail in self._tails()}
+        while True:
+            for path in self._paths():
+                tails.setdefault(path, _Tail(path))
+            batch = [item for tail in tails.values() for item in tail.events(tail.new_lines(), since, audit)]
+            batch.sort(key=itemgetter(0))
+            yield from (event for _, event in batch)
+            if not keep_going():
+                return
+            if not batch:
                 time.sleep(self.interval)
-                continue
-            with self.path.open(encoding="utf-8", errors="replace") as handle:
-                handle.seek(position)
-                pending += handle.read()
-                position = handle.tell()
-            *complete, pending = pending.split("\n")
-            for line in complete:
-                event = LogEvent.parse(line)
-                if line.strip() and event.keep(since, audit):
-                    yield event
 
 
 # --- CloudWatch Logs --------------------------------------------------------------------------------------

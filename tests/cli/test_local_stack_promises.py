@@ -1,0 +1,63 @@
+"""What the local stack promises under load, on the session's stack: every decision is one whole audit event in
+its worker's stream."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from agentctl.local.config import INSTANCE_LOGS, LocalStack
+from agentctl.settings import Ports
+from tests.signing import sign_request
+
+pytestmark = pytest.mark.stack
+
+DISPATCHES = 240
+CLIENTS = 24
+
+
+def _local(stack) -> LocalStack:
+    return LocalStack(stack.state_dir, Ports(**stack.ports), stack.project)
+
+
+def _dispatch(stack, credential, correlation_id: str) -> requests.Response:
+    body = json.dumps({"intent": "call_reasoning", "context": {"user_id": "streams", "request_id": correlation_id}})
+    request = sign_request("POST", f"{stack.url('orbit')}/dispatch", body.encode(), credential)
+    prepared = request.prepare()
+    headers = {**dict(prepared.headers), "X-Correlation-ID": correlation_id}
+    return requests.post(prepared.url, data=prepared.body, headers=headers, timeout=30)
+
+
+def _lines(stack, pattern: str) -> list[str]:
+    return [line for path in sorted((stack.state_dir / "logs").glob(pattern)) for line in path.read_text().splitlines()]
+
+
+def test_concurrent_decisions_each_leave_exactly_one_whole_audit_event(stack, quickstart):
+    prefix = f"streams-{uuid.uuid4().hex[:8]}"
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        answers = list(pool.map(lambda n: _dispatch(stack, quickstart, f"{prefix}-{n}"), range(DISPATCHES)))
+    assert Counter(a.status_code for a in answers) == {200: DISPATCHES}
+    answered = {a.json()["governance"]["decision_id"] for a in answers}
+    assert len(answered) == DISPATCHES
+
+    orbit = [json.loads(line) for line in _lines(stack, "orbit.log") if prefix in line]
+    logged = {e["decision_id"] for e in orbit if e.get("event") == "governance_decision"}
+    assert logged == answered  # what the services logged
+
+    result = stack.agentctl("logs", "governance", "--audit", "--since", "10m", "--output", "json")
+    audit = [json.loads(line) for line in result.stdout.splitlines()]
+    mine = Counter(e["decision_id"] for e in audit if str(e.get("correlation_id", "")).startswith(prefix))
+    assert set(mine) == logged
+    assert set(mine.values()) == {1}  # each exactly once
+
+    streams = sorted((stack.state_dir / "logs").glob(INSTANCE_LOGS))
+    with_mine = [path for path in streams if prefix in path.read_text()]
+    assert len(with_mine) >= 2  # both workers decided, each in its own stream
+    for path in streams:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            assert isinstance(json.loads(line), dict), f"{path.name}:{number} is not one JSON object: {line[:200]}"
