@@ -1,5 +1,6 @@
-"""agentctl logs over the local Lambda API's per-worker streams, and output piped into a reader that goes away.
-No stack is needed: the state folder and its log files are made here."""
+"""agentctl logs over the local Lambda API's per-worker streams, output piped into a reader that goes away, and
+the files agentctl refuses to read (policies, cases, the schema). No stack is needed: the state folder and the
+files are made here."""
 
 from __future__ import annotations
 
@@ -7,11 +8,17 @@ import json
 import os
 import signal
 import subprocess
+import time
 from datetime import UTC, datetime, timedelta
 
+import boto3
 import pytest
 
-from tests.cli.conftest import run
+from agent_runtime.names import Names
+from agent_runtime.tables import table_definitions
+from agentctl.ops.files import MAX_FILE_BYTES
+from governance.store import PolicyStore
+from tests.cli.conftest import PROJECT, run
 from tests.conftest import BIN, ROOT
 
 
@@ -139,3 +146,86 @@ def test_logs_into_head_says_nothing(state):
     assert result.stdout.splitlines()[0].startswith("time")
     assert len(result.stdout.splitlines()) == 2
     assert result.stderr == ""
+
+
+# --- the files agentctl reads ---------------------------------------------------------------------------------
+
+POLICY = '@id("allow-all")\npermit(principal, action == Action::"call_reasoning", resource == Service::"axon");\n'
+
+
+@pytest.fixture
+def store(aws_env) -> PolicyStore:
+    dynamodb = boto3.client("dynamodb")
+    for definition in table_definitions(Names(PROJECT)):
+        dynamodb.create_table(**{k: v for k, v in definition.items() if k != "TimeToLive"})
+    return PolicyStore(dynamodb, Names(PROJECT).policies_table)
+
+
+def test_a_push_of_nothing_is_refused(store, tmp_path):
+    comments = tmp_path / "only-comments.cedar"
+    comments.write_text("// a policy will come here\n")
+    for path in (comments, tmp_path):
+        result = run("--env", "dev", "policy", "push", str(path), "--replace", "--yes")
+        assert result.exit_code == 4
+        assert (
+            result.stderr
+            == f"agentctl: no policy in {path}: nothing was stored (a .cedar file needs at least one policy)\n"
+        )
+    assert store.read_config().version == 0
+    (tmp_path / "real.cedar").write_text(POLICY)
+    pushed = run("--env", "dev", "policy", "push", str(tmp_path))
+    assert pushed.exit_code == 0, pushed.output
+    assert store.read_config().version == 1
+
+
+def test_files_that_are_not_what_they_claim_are_not_read(tmp_path):
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "good.cedar").write_text(POLICY)
+    outside = tmp_path / "secret.txt"
+    outside.write_text("aws_secret_access_key = NOT-TO-BE-SHOWN\n")
+
+    (policies / "link.cedar").symlink_to(outside)
+    linked = run("policy", "validate", str(policies))
+    assert linked.exit_code == 4
+    assert f"{policies / 'link.cedar'} is a symbolic link to {outside}, outside {policies}: not read" in linked.stderr
+    assert "NOT-TO-BE-SHOWN" not in linked.output
+    (policies / "link.cedar").unlink()
+
+    os.mkfifo(policies / "pipe.cedar")
+    started = time.monotonic()
+    fifo = run("policy", "validate", str(policies))
+    assert fifo.exit_code == 4
+    assert "pipe.cedar is not a regular file (a FIFO, a device or a socket): not read" in fifo.stderr
+    assert time.monotonic() - started < 10  # refused, not read (a FIFO would block the read forever)
+    (policies / "pipe.cedar").unlink()
+
+    (policies / "huge.cedar").write_text("// " + "x" * MAX_FILE_BYTES + "\n")
+    huge = run("policy", "validate", str(policies))
+    assert huge.exit_code == 4
+    assert f"more than the {MAX_FILE_BYTES} agentctl reads" in huge.stderr
+    (policies / "huge.cedar").unlink()
+
+    inside = policies / "inside.cedar"
+    inside.symlink_to(policies / "good.cedar")  # a link that stays in the folder is read (and is a duplicate)
+    assert "duplicate @id" in run("policy", "validate", str(policies)).stderr
+
+
+def test_a_case_file_error_says_where_and_never_echoes_another_file(tmp_path):
+    outside = tmp_path / "credentials"
+    outside.write_text("[default]\naws_secret_access_key: [NOT-TO-BE-SHOWN\n")
+    folder = tmp_path / "cases"
+    folder.mkdir()
+    (folder / "cases.yaml").symlink_to(outside)
+    linked = run("policy", "test", str(folder / "cases.yaml"))
+    assert linked.exit_code == 4
+    assert "is a symbolic link to" in linked.stderr
+    assert "NOT-TO-BE-SHOWN" not in linked.output
+
+    broken = folder / "broken.yaml"
+    broken.write_text("policies: .\ncases:\n  - name: [unclosed SECRET-IN-THE-CASE\n")
+    result = run("policy", "test", str(broken))
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"agentctl: {broken} is not valid YAML: ")
+    assert "(line 4, column 1)" in result.stderr
+    assert "SECRET-IN-THE-CASE" not in result.stderr

@@ -61,6 +61,7 @@ def push(path: Path, schema: Path, replace: bool, yes: bool, output: str) -> Non
     """Validate PATH, then store it as one new policy-set version: all or nothing."""
     platform = target()
     policies = _validated(path, schema)
+    ops.require_policies(policies, path)
     if replace and not yes:
         click.confirm(
             f"Replace the whole policy set of {platform.env} with the {len(policies)} policies of {path}?", abort=True
