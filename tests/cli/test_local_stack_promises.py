@@ -1,5 +1,5 @@
-"""What the local stack promises under load, on the session's stack: every decision is one whole audit event in
-its worker's stream."""
+"""What the local stack promises, on the session's stack: under load every decision is one whole audit event in
+its worker's stream, and each program runs with its own settings only."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
+import psutil
 import pytest
 import requests
 
 from agentctl.local.config import INSTANCE_LOGS, LocalStack
+from agentctl.local.supervisor import program_states
 from agentctl.settings import Ports
 from tests.signing import sign_request
 
@@ -61,3 +63,14 @@ def test_concurrent_decisions_each_leave_exactly_one_whole_audit_event(stack, qu
     for path in streams:
         for number, line in enumerate(path.read_text().splitlines(), 1):
             assert isinstance(json.loads(line), dict), f"{path.name}:{number} is not one JSON object: {line[:200]}"
+
+
+def test_each_program_runs_with_its_own_settings_only(stack):
+    """The session's stack was deployed with ORBIT_KEY_CACHE_TTL_SECONDS and AXON_KEY_CACHE_TTL_SECONDS set."""
+    pids = {p["name"]: p["pid"] for p in program_states(_local(stack))}
+    environ = {name: psutil.Process(pid).environ() for name, pid in pids.items()}
+    assert environ["orbit"]["ORBIT_KEY_CACHE_TTL_SECONDS"] == "3"
+    assert "AXON_KEY_CACHE_TTL_SECONDS" not in environ["orbit"]
+    assert environ["axon"]["AXON_KEY_CACHE_TTL_SECONDS"] == "3"
+    assert "ORBIT_KEY_CACHE_TTL_SECONDS" not in environ["axon"]
+    assert not [k for k in environ["governance"] if k.startswith(("ORBIT_", "AXON_"))]

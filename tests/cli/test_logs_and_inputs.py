@@ -1,6 +1,6 @@
-"""agentctl logs over the local Lambda API's per-worker streams, output piped into a reader that goes away, and
-the files agentctl refuses to read (policies, cases, the schema). No stack is needed: the state folder and the
-files are made here."""
+"""agentctl logs over the local Lambda API's per-worker streams, output piped into a reader that goes away, the
+files agentctl refuses to read (policies, cases, the schema), and each local program's own settings. No stack
+is needed: the state folder and the files are made here."""
 
 from __future__ import annotations
 
@@ -16,7 +16,10 @@ import pytest
 
 from agent_runtime.names import Names
 from agent_runtime.tables import table_definitions
+from agentctl.local.config import LocalStack
+from agentctl.local.supervisor import render_config, settings_of, supervisor_environment
 from agentctl.ops.files import MAX_FILE_BYTES
+from agentctl.settings import Ports
 from governance.store import PolicyStore
 from tests.cli.conftest import PROJECT, run
 from tests.conftest import BIN, ROOT
@@ -229,3 +232,39 @@ def test_a_case_file_error_says_where_and_never_echoes_another_file(tmp_path):
     assert result.stderr.startswith(f"agentctl: {broken} is not valid YAML: ")
     assert "(line 4, column 1)" in result.stderr
     assert "SECRET-IN-THE-CASE" not in result.stderr
+
+
+# --- each program of the local stack gets its own settings -----------------------------------------------------
+
+
+def test_each_program_gets_only_its_own_settings(tmp_path):
+    stack = LocalStack(tmp_path, Ports(), "agent-runtime")
+    environ = {
+        "ORBIT_CIRCUIT_RESET_SECONDS": "2",
+        "AXON_KEY_CACHE_TTL_SECONDS": "3",
+        "GOVERNANCE_CONFIG_REFRESH_SECONDS": "0",
+        "LAMBDA_TIMEOUT_SECONDS": "9",
+        "GUNICORN_THREADS": "8",
+        "LOG_LEVEL": "DEBUG",
+        "AWS_PROFILE": "mine",
+    }
+    config = render_config(stack, environ)
+    sections = {part.split("]", 1)[0]: part for part in config.split("[program:")[1:]}
+    environment = {
+        name: dict(
+            item.split("=", 1) for item in section.split("environment=", 1)[1].strip().replace('"', "").split(",")
+        )
+        for name, section in sections.items()
+    }
+    assert environment["orbit"]["ORBIT_CIRCUIT_RESET_SECONDS"] == "2"
+    assert environment["orbit"]["GUNICORN_THREADS"] == "8"
+    assert "AXON_KEY_CACHE_TTL_SECONDS" not in environment["orbit"]
+    assert environment["axon"]["AXON_KEY_CACHE_TTL_SECONDS"] == "3"
+    assert "ORBIT_CIRCUIT_RESET_SECONDS" not in environment["axon"]
+    assert environment["governance"]["LAMBDA_TIMEOUT_SECONDS"] == "9"
+    assert not {k for k in environment["governance"] if k.startswith(("ORBIT_", "AXON_", "GUNICORN_"))}
+    assert not {k for k in environment["emulator"] if k.startswith(("ORBIT_", "AXON_", "GOVERNANCE_", "LAMBDA_"))}
+    # supervisord itself, whose environment every program inherits, carries none of them (LOG_LEVEL reaches all).
+    inherited = supervisor_environment(stack, environ)
+    assert set(inherited) == {"LOG_LEVEL", "AGENT_RUNTIME_SUPERVISED"}
+    assert settings_of("emulator", environ) == {}

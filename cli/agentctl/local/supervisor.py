@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 import xmlrpc.client  # nosec B411 - supervisord XML-RPC over its own 0700 unix socket, not untrusted XML
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -53,13 +53,31 @@ def saved_settings(stack: LocalStack) -> dict[str, Any]:
 # --- the configuration ------------------------------------------------------------------------------------
 
 
-def _quote(value: str) -> str:
+#: Each program gets the caller's variables with its own prefixes, and no other program's: a setting meant for
+#: Axon never configures Orbit. Variables with none of these prefixes (HOME, LOG_LEVEL, OTEL_*, ...) reach all.
+PROGRAM_SETTINGS: dict[str, tuple[str, ...]] = {
+    "emulator": (),
+    "governance": ("GOVERNANCE_", "LAMBDA_"),
+    "axon": ("AXON_", "GUNICORN_"),
+    "orbit": ("ORBIT_", "GUNICORN_"),
+}
+_PROGRAM_PREFIXES = tuple(sorted({prefix for prefixes in PROGRAM_SETTINGS.values() for prefix in prefixes}))
+
+
+def settings_of(program: str, environ: Mapping[str, str]) -> dict[str, str]:
+    prefixes = PROGRAM_SETTINGS[program]
+    return {key: value for key, value in environ.items() if prefixes and key.startswith(prefixes)}
+
+
+def _quote(key: str, value: str) -> str:
     """A value for supervisord's `environment=`: quoted, with its %(...)s expansion escaped."""
+    if "\n" in value or "\r" in value:
+        raise OpsError(f"{key} holds a line break: the local stack cannot pass it to its programs")
     return '"' + value.replace("%", "%%").replace('"', '\\"') + '"'
 
 
 def _program(name: str, command: str, env: dict[str, str], logs: Path, autostart: bool) -> str:
-    environment = ",".join(f"{key}={_quote(value)}" for key, value in sorted(env.items()))
+    environment = ",".join(f"{key}={_quote(key, value)}" for key, value in sorted(env.items()))
     return f"""
 [program:{name}]
 command={command}
@@ -101,7 +119,9 @@ serverurl=unix://{stack.path("supervisor.sock")}
 """
 
 
-def render_config(stack: LocalStack) -> str:
+def render_config(stack: LocalStack, environ: Mapping[str, str] | None = None) -> str:
+    """supervisord's configuration; `environ` (the caller's environment) gives each program its own settings."""
+    environ = os.environ if environ is None else environ
     bin_dir = Path(sys.executable).parent
     logs = stack.path("logs")
     common = {
@@ -126,12 +146,18 @@ def render_config(stack: LocalStack) -> str:
         f"{stack.ports.governance} --workers 2 --worker-class sync --timeout 30 --graceful-timeout 10 "
         "--log-level warning 'agentctl.local.lambda_api:create_app()'"
     )
-    sections.append(_program("governance", governance, common, logs, autostart=False))
-    axon_env = {**common, "PROMETHEUS_MULTIPROC_DIR": str(stack.path("prometheus", "axon"))}
+    governance_env = {**common, **settings_of("governance", environ)}
+    sections.append(_program("governance", governance, governance_env, logs, autostart=False))
+    axon_env = {
+        **common,
+        **settings_of("axon", environ),
+        "PROMETHEUS_MULTIPROC_DIR": str(stack.path("prometheus", "axon")),
+    }
     axon = f"{gunicorn} --bind 127.0.0.1:{stack.ports.axon} 'axon.app:create_app()'"
     sections.append(_program("axon", axon, axon_env, logs, autostart=False))
     orbit_env = {
         **common,
+        **settings_of("orbit", environ),
         "PROMETHEUS_MULTIPROC_DIR": str(stack.path("prometheus", "orbit")),
         "ORBIT_AXON_URL": stack.url("axon"),
     }
@@ -140,10 +166,11 @@ def render_config(stack: LocalStack) -> str:
     return "\n".join(sections)
 
 
-def _environment(stack: LocalStack) -> dict[str, str]:
-    """supervisord's own environment, which its programs inherit: without the caller's AWS settings, which the
-    programs set themselves, but with ORBIT_* / AXON_* / GOVERNANCE_* settings, which configure the services."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "PROMETHEUS"))}
+def supervisor_environment(stack: LocalStack, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """supervisord's own environment, which every program inherits: without the caller's AWS settings, which
+    the programs get from the configuration, and without any program's own settings (PROGRAM_SETTINGS)."""
+    environ = os.environ if environ is None else environ
+    env = {k: v for k, v in environ.items() if not k.startswith(("AWS_", "PROMETHEUS", *_PROGRAM_PREFIXES))}
     env[MARKER_ENV] = str(stack.state_dir)
     return env
 
@@ -153,7 +180,9 @@ def launch(stack: LocalStack) -> None:
     for folder in ("logs", "emulator", "prometheus"):
         stack.path(folder).mkdir(parents=True, exist_ok=True, mode=0o700)
     stack.state_dir.chmod(0o700)
-    stack.path("supervisord.conf").write_text(render_config(stack))
+    config = os.open(stack.path("supervisord.conf"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(config, "w") as file:  # it holds the programs' settings
+        file.write(render_config(stack))
     saved = {
         "ports": asdict(stack.ports),
         "project": stack.project,
@@ -164,7 +193,7 @@ def launch(stack: LocalStack) -> None:
     supervisord = Path(sys.executable).parent / "supervisord"
     result = subprocess.run(  # noqa: S603 - our own binary and config
         [str(supervisord), "-c", str(stack.path("supervisord.conf"))],
-        env=_environment(stack),
+        env=supervisor_environment(stack),
         capture_output=True,
         text=True,
         timeout=30,
