@@ -1,5 +1,6 @@
-"""What the local stack promises, on the session's stack: under load every decision is one whole audit event in
-its worker's stream, and each program runs with its own settings only."""
+"""What the local stack promises under load and across restarts, on the session's stack: every decision is one
+whole audit event in its worker's stream, each program runs with its own settings only, and a captured request
+is refused again after the service restarts."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import pytest
 import requests
 
 from agentctl.local.config import INSTANCE_LOGS, LocalStack
-from agentctl.local.supervisor import program_states
+from agentctl.local.lifecycle import wait_healthy
+from agentctl.local.supervisor import program_states, start_program, stop_program
 from agentctl.settings import Ports
 from tests.signing import sign_request
 
@@ -74,3 +76,31 @@ def test_each_program_runs_with_its_own_settings_only(stack):
     assert environ["axon"]["AXON_KEY_CACHE_TTL_SECONDS"] == "3"
     assert "ORBIT_KEY_CACHE_TTL_SECONDS" not in environ["axon"]
     assert not [k for k in environ["governance"] if k.startswith(("ORBIT_", "AXON_"))]
+    for service in ("orbit", "axon"):
+        prefix = service.upper()
+        assert environ[service][f"{prefix}_REPLAY_STORE"] == "sqlite"
+        assert environ[service][f"{prefix}_REPLAY_DB"] == str(stack.state_dir / "replay" / f"{service}.sqlite3")
+
+
+def _signed(stack, credential) -> requests.PreparedRequest:
+    body = json.dumps({"intent": "call_reasoning", "context": {"user_id": "replay", "request_id": uuid.uuid4().hex}})
+    return sign_request("POST", f"{stack.url('orbit')}/dispatch", body.encode(), credential).prepare()
+
+
+def _send(request: requests.PreparedRequest) -> requests.Response:
+    return requests.post(request.url, data=request.body, headers=dict(request.headers), timeout=30)
+
+
+def test_orbit_remembers_what_it_accepted_across_a_restart(stack, quickstart):
+    """The replay store is a file: after a restart a captured request is still refused, and a request signed
+    before the restart but never sent is still accepted (a store that forgot would have to refuse both)."""
+    sent, in_flight = _signed(stack, quickstart), _signed(stack, quickstart)
+    assert _send(sent).status_code == 200
+    local = _local(stack)
+    stop_program(local, "orbit")
+    start_program(local, "orbit")
+    wait_healthy(local, "orbit")
+    again = _send(sent)
+    assert again.status_code == 401
+    assert again.json()["code"] == "INVALID_SIGNATURE"
+    assert _send(in_flight).status_code == 200

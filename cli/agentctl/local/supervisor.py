@@ -119,6 +119,13 @@ serverurl=unix://{stack.path("supervisor.sock")}
 """
 
 
+def _replay(stack: LocalStack, service: str) -> dict[str, str]:
+    """A replay store that every worker shares and that survives a restart: a captured request is refused
+    again after the service restarts (the caller's own <SERVICE>_REPLAY_* settings win)."""
+    prefix = service.upper()
+    return {f"{prefix}_REPLAY_STORE": "sqlite", f"{prefix}_REPLAY_DB": str(stack.path("replay", f"{service}.sqlite3"))}
+
+
 def render_config(stack: LocalStack, environ: Mapping[str, str] | None = None) -> str:
     """supervisord's configuration; `environ` (the caller's environment) gives each program its own settings."""
     environ = os.environ if environ is None else environ
@@ -150,6 +157,7 @@ def render_config(stack: LocalStack, environ: Mapping[str, str] | None = None) -
     sections.append(_program("governance", governance, governance_env, logs, autostart=False))
     axon_env = {
         **common,
+        **_replay(stack, "axon"),
         **settings_of("axon", environ),
         "PROMETHEUS_MULTIPROC_DIR": str(stack.path("prometheus", "axon")),
     }
@@ -157,6 +165,7 @@ def render_config(stack: LocalStack, environ: Mapping[str, str] | None = None) -
     sections.append(_program("axon", axon, axon_env, logs, autostart=False))
     orbit_env = {
         **common,
+        **_replay(stack, "orbit"),
         **settings_of("orbit", environ),
         "PROMETHEUS_MULTIPROC_DIR": str(stack.path("prometheus", "orbit")),
         "ORBIT_AXON_URL": stack.url("axon"),
@@ -177,7 +186,7 @@ def supervisor_environment(stack: LocalStack, environ: Mapping[str, str] | None 
 
 def launch(stack: LocalStack) -> None:
     """Write the configuration and stack.json, and start supervisord (it daemonizes)."""
-    for folder in ("logs", "emulator", "prometheus"):
+    for folder in ("logs", "emulator", "prometheus", "replay"):
         stack.path(folder).mkdir(parents=True, exist_ok=True, mode=0o700)
     stack.state_dir.chmod(0o700)
     config = os.open(stack.path("supervisord.conf"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
