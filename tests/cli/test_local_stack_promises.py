@@ -50,7 +50,7 @@ def test_concurrent_decisions_each_leave_exactly_one_whole_audit_event(stack, qu
     assert len(answered) == DISPATCHES
 
     orbit = [json.loads(line) for line in _lines(stack, "orbit.log") if prefix in line]
-    logged = {e["decision_id"] for e in orbit if e.get("event") == "governance_decision"}
+    logged = {e["decision_id"] for e in orbit if e.get("decision_id")}  # Orbit's line of each request
     assert logged == answered  # what the services logged
 
     result = stack.agentctl("logs", "governance", "--audit", "--since", "10m", "--output", "json")
