@@ -39,7 +39,7 @@ def test_put_missing_never_overwrites(store):
     assert store.put_missing([item("policy#a#1", text="first")]) == (["policy#a#1"], [])
     written, present = store.put_missing([item("policy#a#1", text="second"), item("policy#b#1", text="b")])
     assert (written, present) == (["policy#b#1"], ["policy#a#1"])
-    by_key = {i[KEY]["S"]: i for i in store.items()}
+    by_key = {i[KEY]["S"]: i for i in store.all_items()}
     assert by_key["policy#a#1"]["text"]["S"] == "first"
 
 
@@ -53,7 +53,7 @@ def test_publish_is_conditional_on_the_version_it_started_from(store):
         store.publish({}, expected=1, version=1)  # never over an existing manifest
     assert store.manifest(1) == {"a": "policy#a#1"}
     assert store.publish({}, expected=1, version=5, restored_from="arn:backup", restored_version=1) == 5
-    items = {i[KEY]["S"]: i for i in store.items()}
+    items = {i[KEY]["S"]: i for i in store.all_items()}
     assert items["manifest#5"]["restored_from"]["S"] == "arn:backup"
     assert items["manifest#5"]["restored_version"]["N"] == "1"
     assert items["policyset"]["restored_from"]["S"] == "arn:backup"
@@ -64,10 +64,10 @@ def test_a_failed_publish_writes_nothing_not_even_the_limits(store):
     store.publish({}, expected=0)
     limits = item("limits")
     limits.update({"global": {"N": "7"}, "per_principal": {"N": "7"}, "per_ip": {"N": "7"}})
-    before = store.items()
+    before = store.all_items()
     with pytest.raises(ConcurrentChangeError):
         store.publish({}, expected=3, limits_item=limits)
-    assert store.items() == before
+    assert store.all_items() == before
     store.publish({}, expected=1, limits_item=limits)
     assert store.read_config().limits == Limits(7, 7, 7)
     with pytest.raises(StoreError, match="not a limits item"):
@@ -76,7 +76,7 @@ def test_a_failed_publish_writes_nothing_not_even_the_limits(store):
 
 def test_restore_pointer_only_where_the_pointer_is_lost(store):
     store.publish({}, expected=0)
-    pointer = next(i for i in store.items() if i[KEY]["S"] == "policyset")
+    pointer = next(i for i in store.all_items() if i[KEY]["S"] == "policyset")
     with pytest.raises(ConcurrentChangeError):
         store.restore_pointer(pointer)
     store.dynamodb.delete_item(TableName=store.table, Key={KEY: {"S": "policyset"}})

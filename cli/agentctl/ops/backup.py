@@ -58,7 +58,7 @@ _IMMUTABLE = ("policy#", "manifest#")
 
 
 def scan_items(dynamodb: Any, table: str) -> list[dict[str, Any]]:
-    return PolicyStore(dynamodb, table).items()
+    return PolicyStore(dynamodb, table).all_items()
 
 
 def _canonical(value: Any) -> str:

@@ -177,7 +177,7 @@ class PolicyStore:
         version = self.read_config().version
         return version, self.load(version)
 
-    def items(self) -> list[dict[str, Any]]:
+    def all_items(self) -> list[dict[str, Any]]:
         """Every item of the table as DynamoDB holds it, in key order (backups verify and copy these)."""
         items: list[dict[str, Any]] = []
         for page in self.dynamodb.get_paginator("scan").paginate(TableName=self.table, ConsistentRead=True):
