@@ -85,25 +85,18 @@ def test_follow_reads_every_stream_a_new_worker_included(state):
     logs = state / "logs"
     (logs / "governance-instance-0.log").write_text(_audit(1, "before", "allow") + "\n")
     env = {**os.environ, "AGENT_RUNTIME_STATE_DIR": str(state)}
-    process = subprocess.Popen(
-        [str(BIN / "agentctl"), "--env", "local", "logs", "governance", "--follow", "--audit", "--output", "json"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert json.loads(process.stdout.readline())["principal"] == "before"
-        with (logs / "governance-instance-0.log").open("a") as stream:
-            stream.write(_audit(0, "appended", "deny") + "\n")
-        (logs / "governance-instance-1.log").write_text(_audit(0, "new-worker", "allow") + "\n")
-        seen = {json.loads(process.stdout.readline())["principal"] for _ in range(2)}
-        assert seen == {"appended", "new-worker"}
-        process.send_signal(signal.SIGINT)
+    command = [str(BIN / "agentctl"), "--env", "local", "logs", "governance", "--follow", "--audit", "--output", "json"]
+    with subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as process:
+        try:
+            assert json.loads(process.stdout.readline())["principal"] == "before"
+            with (logs / "governance-instance-0.log").open("a") as stream:
+                stream.write(_audit(0, "appended", "deny") + "\n")
+            (logs / "governance-instance-1.log").write_text(_audit(0, "new-worker", "allow") + "\n")
+            seen = {json.loads(process.stdout.readline())["principal"] for _ in range(2)}
+            assert seen == {"appended", "new-worker"}
+        finally:
+            process.send_signal(signal.SIGINT)  # Ctrl-C ends --follow
         _, stderr = process.communicate(timeout=20)
-    finally:
-        if process.poll() is None:
-            process.kill()
     assert process.returncode == 0, stderr
 
 

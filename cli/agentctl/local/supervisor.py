@@ -200,13 +200,9 @@ def launch(stack: LocalStack) -> None:
     }
     stack.path("stack.json").write_text(json.dumps(saved, indent=2))
     supervisord = Path(sys.executable).parent / "supervisord"
+    command = [str(supervisord), "-c", str(stack.path("supervisord.conf"))]
     result = subprocess.run(  # noqa: S603 - our own binary and config
-        [str(supervisord), "-c", str(stack.path("supervisord.conf"))],
-        env=supervisor_environment(stack),
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
+        command, env=supervisor_environment(stack), capture_output=True, text=True, timeout=30, check=False
     )
     if result.returncode != 0:
         raise OpsError(f"supervisord did not start: {(result.stderr or result.stdout).strip()}")
