@@ -9,10 +9,8 @@
 4. Open loop on the dispatch at half its best closed-loop throughput.
 5. Write bench/results.json (with the goals), bench/results.md, and the tables of docs/performance.md.
 
-Settings (environment): BENCH_LEVELS (default 1,4,16,64), BENCH_DURATION (seconds measured per run, 6),
-BENCH_WARMUP (1), BENCH_OPEN_SECONDS (15), BENCH_GENERATORS (generator processes, one per CPU),
-BENCH_DEADLINE (seconds after which the bench stops itself, 290). `--quick` runs a short smoke version
-that writes nothing unless --output is given.
+Settings: the BENCH_* variables (bench/settings.py reads and checks them). `--quick` runs a short smoke
+version that writes nothing unless --output is given.
 """
 
 from __future__ import annotations
@@ -26,13 +24,13 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench import report
 from bench.loadgen import GeneratorPool, Target, probe
 from bench.procs import Sampler, pid_group, port_group
+from bench.settings import Settings, SettingsError
 from bench.stack import (
     REGION,
     BenchError,
@@ -47,45 +45,6 @@ from bench.stack import (
 
 BENCH_PRINCIPAL = "bench"
 UNLIMITED = 1_000_000_000
-
-
-@dataclass(frozen=True)
-class Settings:
-    levels: tuple[int, ...] = (1, 4, 16, 64)
-    duration: float = 6.0
-    warmup: float = 1.0
-    open_seconds: float = 15.0
-    open_warmup: float = 2.0
-    open_connections: int = 32
-    generators: int = 2
-    deadline: float = 290.0
-    micro_scale: float = 1.0
-
-    @classmethod
-    def from_env(cls, quick: bool = False) -> Settings:
-        env = os.environ
-        base = (
-            cls(levels=(1, 8), duration=2.0, warmup=0.5, open_seconds=3.0, open_warmup=0.5, micro_scale=0.1)
-            if quick
-            else cls()
-        )
-        levels = env.get("BENCH_LEVELS")
-        return cls(
-            levels=tuple(int(x) for x in levels.split(",")) if levels else base.levels,
-            duration=float(env.get("BENCH_DURATION", base.duration)),
-            warmup=float(env.get("BENCH_WARMUP", base.warmup)),
-            open_seconds=float(env.get("BENCH_OPEN_SECONDS", base.open_seconds)),
-            open_warmup=base.open_warmup,
-            open_connections=base.open_connections,
-            generators=int(env.get("BENCH_GENERATORS", min(os.cpu_count() or 2, 4))),
-            deadline=float(env.get("BENCH_DEADLINE", base.deadline)),
-            micro_scale=base.micro_scale,
-        )
-
-    def estimate(self) -> float:
-        """Seconds the load phases take (the stack's start and the micro-benchmarks add about 40 s)."""
-        closed = len(self.levels) * 3 * (self.warmup + self.duration + 0.8)
-        return closed + self.open_warmup + self.open_seconds + 1
 
 
 def git_state() -> dict[str, Any]:
@@ -106,8 +65,8 @@ def setup_info(settings: Settings) -> dict[str, Any]:
         "memory_mib": round(psutil.virtual_memory().total / 2**20),
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "gunicorn_workers": int(os.environ.get("GUNICORN_WORKERS", "1")),
-        "gunicorn_threads": int(os.environ.get("GUNICORN_THREADS", "16")),
+        "gunicorn_workers": settings.gunicorn_workers,
+        "gunicorn_threads": settings.gunicorn_threads,
         "generator_processes": settings.generators,
         "levels": list(settings.levels),
         "duration_s": settings.duration,
@@ -333,7 +292,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="write the results JSON here (default bench/results.json)")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/performance.md")
     args = parser.parse_args(argv)
-    settings = Settings.from_env(quick=args.quick)
+    try:
+        settings = Settings.from_env(quick=args.quick)
+    except SettingsError as exc:
+        log(str(exc))
+        return 2
     if settings.estimate() + 60 > settings.deadline:
         log(f"these settings need about {settings.estimate() + 60:.0f} s, more than BENCH_DEADLINE")
         return 2

@@ -11,17 +11,15 @@ so under any load their memory rises for the first five minutes and then levels 
 a few minutes, the soak runs them with a 20 s window (SOAK_SKEW_SECONDS; 300 measures the defaults): their
 replay stores are full before the warm-up ends, and what still grows after it is a leak.
 
-Settings (environment): SOAK_SECONDS (default 180: the load's length); SOAK_WARMUP_SECONDS (default a
-third of it, at most 40 s: longer than the replay records live, 21 s for signatures, 35 s for receipts);
-SOAK_SAMPLE_SECONDS (5); SOAK_CHUNK_SECONDS (load reported per interval, 20); SOAK_RATE (requests/s,
-default half the probed maximum); SOAK_SKEW_SECONDS (20); BENCH_GENERATORS.
+Settings: the SOAK_* variables and BENCH_GENERATORS (bench/settings.py reads and checks them). The default
+warm-up, a third of the soak and at most 40 s, is longer than the replay records live (21 s for signatures,
+35 s for receipts).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import signal
 import statistics
 import sys
@@ -33,6 +31,7 @@ from bench import report
 from bench.loadgen import GeneratorPool, probe
 from bench.procs import MIB, Sampler, pid_group, port_group
 from bench.run import git_state, prepare, targets
+from bench.settings import Settings, SettingsError
 from bench.stack import BenchError, BenchStack, Interrupted, install_stop_signals, log, write_json
 
 SERVICES = ("emulator", "governance", "axon", "orbit")
@@ -81,17 +80,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=report.SOAK_JSON)
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/performance.md")
     args = parser.parse_args(argv)
-    env = os.environ
-    seconds = float(env.get("SOAK_SECONDS", "180"))
-    skew = int(env.get("SOAK_SKEW_SECONDS", "20"))
-    warmup = float(env.get("SOAK_WARMUP_SECONDS", min(40.0, seconds / 3)))
-    sample_seconds = float(env.get("SOAK_SAMPLE_SECONDS", "5"))
-    chunk = float(env.get("SOAK_CHUNK_SECONDS", "20"))
-    generators = int(env.get("BENCH_GENERATORS", min(os.cpu_count() or 2, 4)))
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        log(str(exc))
+        return 2
+    seconds, skew, warmup = settings.soak_seconds, settings.soak_skew_seconds, settings.soak_warmup
+    sample_seconds, chunk, generators = settings.soak_sample_seconds, settings.soak_chunk_seconds, settings.generators
     if seconds < 3 * sample_seconds + warmup:
         log("SOAK_SECONDS is too short for the warm-up and enough samples")
         return 2
-    window = max(3 * sample_seconds, min(30.0, (seconds - warmup) / 4))
+    window = settings.soak_window
     install_stop_signals(seconds + 180)
     started = time.monotonic()
     try:
@@ -104,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             if status != 200:
                 raise BenchError(f"dispatch answered {status}: {body[:300]!r}")
             with GeneratorPool(generators) as pool:
-                rate = float(env.get("SOAK_RATE", "0"))
+                rate = settings.soak_rate
                 if not rate:
                     log("probing the dispatch's max throughput (closed loop, 8 connections, 5 s)")
                     found = pool.run(dispatch, mode="closed", concurrency=8, duration=5, warmup=1)

@@ -20,7 +20,9 @@ from typing import Any
 
 import requests
 
-from agentctl.local.stack import LocalStack, Ports, free_ports
+from agentctl.local.config import LocalStack
+from agentctl.local.processes import free_ports
+from agentctl.settings import Ports
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

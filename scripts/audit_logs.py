@@ -34,9 +34,12 @@ def _agentctl(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[st
 @contextlib.contextmanager
 def stack_env() -> Iterator[dict[str, str]]:
     """The environment of a running stack: the current one, or a throw-away one."""
-    from agentctl.local.stack import LocalStack, free_ports, program_states
+    from agentctl.local.lifecycle import locate
+    from agentctl.local.processes import free_ports
+    from agentctl.local.supervisor import program_states
+    from agentctl.settings import Settings
 
-    current = LocalStack.from_env()
+    current = locate(Settings.from_env())
     if program_states(current):
         yield {**os.environ}
         return
@@ -87,9 +90,10 @@ def secret_values(env: dict[str, str]) -> tuple[list[str], Path]:
     os.environ.update(env)
     try:
         from agent_runtime import aws
-        from agentctl.local.stack import LocalStack
+        from agentctl.local.lifecycle import locate
+        from agentctl.settings import Settings
 
-        stack = LocalStack.from_env()
+        stack = locate(Settings.from_env())
         os.environ.update(stack.aws_env())
         sm = aws.client("secretsmanager")
         values: list[str] = []

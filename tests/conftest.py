@@ -14,7 +14,9 @@ from typing import Any
 
 import pytest
 
-from agentctl.local.stack import LocalStack, Ports, free_ports
+from agentctl.local.config import LocalStack
+from agentctl.local.processes import free_ports
+from agentctl.settings import Ports
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

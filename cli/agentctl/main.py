@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import importlib
-import os
 import pkgutil
 import sys
 from typing import Any
 
 import click
 
-from agentctl.context import ENVIRONMENTS, resolve_target
+from agentctl.context import ENVIRONMENTS, build_platform
 from agentctl.errors import EXIT_USAGE, AgentctlError, translate
 
 GLOBAL_OPTIONS = ("--env", "--project")
@@ -33,7 +32,8 @@ def hoist_global_options(args: list[str]) -> list[str]:
 
 
 class _Group(click.Group):
-    """Turns any exception from a command into one line on stderr and a non-zero exit, never a traceback."""
+    """Turns any exception from a command into one line on stderr and a non-zero exit, never a traceback; a
+    closed output pipe ends the command quietly."""
 
     def main(self, args: Any = None, *extra: Any, **kwargs: Any) -> Any:
         args = hoist_global_options(list(sys.argv[1:] if args is None else args))
@@ -48,6 +48,10 @@ class _Group(click.Group):
             raise AgentctlError(f"{where}: {exc.format_message()} (see --help)", EXIT_USAGE) from exc
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
+        except BrokenPipeError:
+            # Whoever read our output went away (`agentctl logs | head`): Click's main ends quietly, for every
+            # command, with no "Broken pipe" line and no flush error at exit.
+            raise
         except Exception as exc:  # the single place where errors become a readable line
             raise translate(exc) from exc
 
@@ -57,7 +61,8 @@ class _Group(click.Group):
     "--env",
     "env",
     type=click.Choice(ENVIRONMENTS),
-    default=lambda: os.environ.get("ENVIRONMENT", "local"),
+    envvar="ENVIRONMENT",
+    default="local",
     show_default="ENVIRONMENT or local",
     help="Where to act.",
 )
@@ -66,7 +71,7 @@ class _Group(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, env: str, project: str | None) -> None:
     """Operate agent-runtime: deploy, check health, manage keys and policies, roll back, recover."""
-    ctx.obj = resolve_target(env, project)
+    ctx.obj = build_platform(env, project)
 
 
 def _register() -> None:

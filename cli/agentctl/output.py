@@ -52,6 +52,13 @@ def emit(
         emit_table(rows if rows is not None else data, columns)
 
 
+def seconds_option(name: str, default: float | None, help: str) -> Any:
+    """The bound of a wait, in seconds (1 or more)."""
+    return click.option(
+        name, type=click.FloatRange(min=1), default=default, show_default=default is not None, help=help
+    )
+
+
 #: For destructive commands (rollback, restore, chaos, ...): do not ask for confirmation.
 YES_OPTION = click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
 #: For commands that refuse `--env prod` unless told explicitly.
@@ -75,6 +82,6 @@ def check_line(check: dict[str, Any]) -> str:
     return f"{mark} {check['component']}: {check['detail']}{latency}"
 
 
-def progress(message: str) -> None:
+def progress_line(message: str) -> None:
     """Progress lines go to stderr, so that --output json on stdout stays parseable."""
     click.echo(f"· {message}", err=True)

@@ -26,16 +26,18 @@ def client(
     max_pool_connections: int = 20,
     session: boto3.session.Session | None = None,
     endpoint_url: str | None = None,
+    region_name: str | None = None,
 ) -> Any:
     """A boto3 client with explicit timeouts and botocore's standard retry mode (backoff with jitter).
 
     The region and the endpoint come from boto3's own configuration chain (AWS_REGION, AWS_ENDPOINT_URL,
     AWS_ENDPOINT_URL_<SERVICE>, the profile and its config file) unless a caller that holds its own `session`
-    (agentctl's platform) names them.
+    (agentctl's platform) names them: agentctl's local platform talks to the stack in the stack's region, whatever
+    AWS_REGION says.
     """
     session = session or boto3.session.Session()
     config = Config(
-        region_name=region(session),
+        region_name=region_name or region(session),
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
         retries={"mode": "standard", "max_attempts": max_attempts},

@@ -13,9 +13,9 @@ DEFAULT_PROJECT_NAME = "agent-runtime"
 _PROJECT_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
 
 
-def project_name() -> str:
-    """PROJECT_NAME from the environment, validated (it becomes part of every AWS name)."""
-    name = os.environ.get("PROJECT_NAME", DEFAULT_PROJECT_NAME)
+def project_name(name: str | None = None) -> str:
+    """`name` (by default PROJECT_NAME from the environment), validated: it becomes part of every AWS name."""
+    name = os.environ.get("PROJECT_NAME", DEFAULT_PROJECT_NAME) if name is None else name
     if not _PROJECT_NAME_RE.match(name):
         raise ValueError(
             f"PROJECT_NAME {name!r} is not valid: 3-32 characters, lowercase letters, digits and '-', "

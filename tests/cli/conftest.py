@@ -35,17 +35,6 @@ from tests.conftest import free_ports
 PROJECT = "rb-test"
 
 
-@pytest.fixture(autouse=True)
-def _restore_environment() -> Iterator[None]:
-    """agentctl, run in this process, points its AWS configuration at its target by setting os.environ (for
-    --env local, at the local stack's ports): put the environment back after every test, so that nothing leaks
-    into the other tests of the session (the shared `stack` fixture relies on its own AWS_ENDPOINT_URL_*)."""
-    saved = dict(os.environ)
-    yield
-    os.environ.clear()
-    os.environ.update(saved)
-
-
 @pytest.fixture(scope="session")
 def moto_url() -> Iterator[str]:
     (port,) = free_ports(1)

@@ -2,9 +2,14 @@
 and docker (no engine). They are executables on PATH, so agentctl runs them exactly as it runs the real ones
 (python-terraform for terraform, subprocess for docker); each call is logged as a JSON line.
 
-The fake terraform does what the real one would do to the emulated account: `apply` of the ECR target creates
-the repositories; a full `apply` registers a new task-definition revision per service with the image tag of the
-plan's variables, points the services at it, publishes a Lambda version from lambda_zip_path and moves `live`.
+The fake terraform does what the real one would do to the working tree and to the emulated account:
+- `init` writes .terraform/ in the environment's folder, and the provider lock file .terraform.lock.hcl unless
+  -lockfile=readonly (then a missing lock file is an error, as with the real one);
+- `plan` needs certificate_arn from a -var-file or TF_VAR_certificate_arn;
+- `apply` of the ECR target creates the repositories; a full `apply` creates what a first deploy creates (the
+  cluster, Orbit's target group, the services, the tables, the governance function and its `live` alias) and
+  otherwise registers a new task-definition revision per service with the plan's image tag, points the services
+  at it, publishes a Lambda version from lambda_zip_path and moves `live`.
 The fake docker's `push` puts the image manifest into the emulated ECR.
 """
 
@@ -40,6 +45,15 @@ if command == "version":
     print(json.dumps({"terraform_version": VERSION, "platform": "linux_amd64"}))
     sys.exit(0)
 if command == "init":
+    Path(".terraform").mkdir(exist_ok=True)
+    Path(".terraform", "terraform.tfstate").write_text(json.dumps({"backend": options("backend-config")}))
+    lock = Path(".terraform.lock.hcl")
+    if "-lockfile=readonly" in args:
+        if not lock.exists():
+            print("Error: Provider dependency changes detected (-lockfile=readonly)", file=sys.stderr)
+            sys.exit(1)
+    else:
+        lock.write_text('provider "registry.terraform.io/hashicorp/aws" {\n  version = "6.99.0"\n}\n')
     print("Terraform has been successfully initialized!")
     sys.exit(0)
 
@@ -58,6 +72,8 @@ def load(path):
 
 if command == "plan":
     variables = {}
+    if os.environ.get("TF_VAR_certificate_arn"):
+        variables["certificate_arn"] = os.environ["TF_VAR_certificate_arn"]
     for path in options("var-file"):
         variables.update(load(path))
     for required in ("certificate_arn", "orbit_image_tag", "axon_image_tag"):
@@ -69,6 +85,64 @@ if command == "plan":
     print("Terraform will perform the following actions:\n  ~ update in-place")
     print("Plan: 0 to add, 3 to change, 0 to destroy.")
     sys.exit(2)
+
+def register(ecs, project, service, image):
+    return ecs.register_task_definition(
+        family=f"{project}-{service}",
+        containerDefinitions=[{"name": service, "image": image, "memory": 512}],
+        requiresCompatibilities=["FARGATE"],
+        networkMode="awsvpc",
+        cpu="256",
+        memory="512",
+    )["taskDefinition"]["taskDefinitionArn"]
+
+
+def first_release(project, images, zip_file):
+    # What the first apply in a fresh account creates; False when the cluster exists already.
+    import boto3
+    from agent_runtime.names import Names
+    from agent_runtime.tables import table_definitions
+
+    ecs = boto3.client("ecs")
+    cluster = f"{project}-cluster"
+    if [c for c in ecs.describe_clusters(clusters=[cluster])["clusters"] if c["status"] == "ACTIVE"]:
+        return False
+    ec2 = boto3.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="tasks", Description="tasks", VpcId=vpc)["GroupId"]
+    target_group = boto3.client("elbv2").create_target_group(
+        Name=f"{project}-orbit", Protocol="HTTP", Port=8080, VpcId=vpc, TargetType="ip"
+    )["TargetGroups"][0]["TargetGroupArn"]
+    ecs.create_cluster(clusterName=cluster)
+    for service, image in images.items():
+        balancers = [{"targetGroupArn": target_group, "containerName": "orbit", "containerPort": 8080}]
+        ecs.create_service(
+            cluster=cluster,
+            serviceName=f"{project}-{service}",
+            taskDefinition=register(ecs, project, service, image),
+            desiredCount=2,
+            launchType="FARGATE",
+            networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group]}},
+            loadBalancers=balancers if service == "orbit" else [],
+        )
+    role = boto3.client("iam").create_role(RoleName=f"{project}-governance", AssumeRolePolicyDocument="{}")
+    lam = boto3.client("lambda")
+    function = f"{project}-governance"
+    version = lam.create_function(
+        FunctionName=function,
+        Runtime="python3.12",
+        Role=role["Role"]["Arn"],
+        Handler="governance.handler.lambda_handler",
+        Code={"ZipFile": zip_file},
+        Publish=True,
+    )["Version"]
+    lam.create_alias(FunctionName=function, Name="live", FunctionVersion=version)
+    dynamodb = boto3.client("dynamodb")
+    for definition in table_definitions(Names(project)):
+        dynamodb.create_table(**{k: v for k, v in definition.items() if k != "TimeToLive"})
+    return True
+
 
 if command == "apply":
     if os.environ.get("FAKE_TERRAFORM_APPLY_FAIL"):
@@ -91,24 +165,18 @@ if command == "apply":
     if plan["targets"]:
         print("Apply complete! Resources: 2 added, 0 changed, 0 destroyed.")
         sys.exit(0)
+    images = {service: f"{uris[service]}:{variables[service + '_image_tag']}" for service in uris}
+    zip_file = Path(variables["lambda_zip_path"]).read_bytes()
+    if first_release(project, images, zip_file):
+        print("Apply complete! Resources: 40 added, 0 changed, 0 destroyed.")
+        sys.exit(0)
     ecs = boto3.client("ecs")
-    for service in ("orbit", "axon"):
-        arn = ecs.register_task_definition(
-            family=f"{project}-{service}",
-            containerDefinitions=[
-                {"name": service, "image": f"{uris[service]}:{variables[service + '_image_tag']}", "memory": 512}
-            ],
-            requiresCompatibilities=["FARGATE"],
-            networkMode="awsvpc",
-            cpu="256",
-            memory="512",
-        )["taskDefinition"]["taskDefinitionArn"]
+    for service, image in images.items():
+        arn = register(ecs, project, service, image)
         ecs.update_service(cluster=f"{project}-cluster", service=f"{project}-{service}", taskDefinition=arn)
     lam = boto3.client("lambda")
     function = f"{project}-governance"
-    version = lam.update_function_code(
-        FunctionName=function, ZipFile=Path(variables["lambda_zip_path"]).read_bytes(), Publish=True
-    )["Version"]
+    version = lam.update_function_code(FunctionName=function, ZipFile=zip_file, Publish=True)["Version"]
     lam.update_alias(FunctionName=function, Name="live", FunctionVersion=version)
     print("Apply complete! Resources: 2 added, 3 changed, 0 destroyed.")
     sys.exit(0)

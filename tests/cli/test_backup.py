@@ -173,9 +173,9 @@ def test_a_concurrent_policy_change_makes_the_switch_over_fail_cleanly(policies,
 
     original = ops.switch_over
 
-    def racing(dynamodb, names, plan, progress):
+    def racing(store, plan, progress):
         policies.commit(upserts=[current[0]])  # another operator pushes version 3 meanwhile
-        return original(dynamodb, names, plan, progress)
+        return original(store, plan, progress)
 
     monkeypatch.setattr(ops, "switch_over", racing)
     result = run("--env", "dev", "backup", "restore", "latest", "--yes")

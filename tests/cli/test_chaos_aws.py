@@ -19,6 +19,7 @@ import boto3
 import pytest
 
 from agent_runtime import keys
+from agent_runtime.tables import table_definitions
 from tests.cli.conftest import World, run
 
 
@@ -60,7 +61,8 @@ def test_kill_stops_one_task_and_measures_the_return_to_the_desired_count(world,
     statuses = {t["taskArn"]: t["desiredStatus"] for t in described}
     assert statuses[stopped] == "STOPPED"
     assert sorted(statuses.values()) == ["RUNNING", "STOPPED"]
-    assert [c["healthy"] for c in report["steady_state_before"]] == [True] * 8
+    checks = 5 + len(table_definitions(world.names))  # 2 services, targets, Lambda state, invocation, the tables
+    assert [c["healthy"] for c in report["steady_state_before"]] == [True] * checks
 
 
 def test_kill_table_output_is_readable(world, emulation, tasks):

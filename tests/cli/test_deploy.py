@@ -13,7 +13,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from agentctl.ops import deploy as deploy_ops
+from agentctl import settings
 from tests.cli import fake_tools
 from tests.cli.conftest import run
 from tests.conftest import ROOT
@@ -33,23 +33,27 @@ def git(repo: Path, *args: str) -> str:
     ).stdout.strip()
 
 
+LOCK_FILE = 'provider "registry.terraform.io/hashicorp/aws" {\n  version = "6.0.0"\n}\n'
+
+
 @pytest.fixture
 def checkout(tmp_path, monkeypatch) -> Path:
-    """A git checkout with what a deploy reads: the env's versions.tf, the Dockerfiles, the Lambda build script."""
+    """A git checkout with what a deploy reads: the env's versions.tf and its committed provider lock file, the
+    services' Dockerfile, the Lambda build script, and the repository's own ignore rules."""
     repo = tmp_path / "repo"
     for env in ("dev", "prod"):
         (repo / "infra" / "envs" / env).mkdir(parents=True)
         shutil.copy(ROOT / "infra" / "envs" / env / "versions.tf", repo / "infra" / "envs" / env / "versions.tf")
-    for service in ("orbit", "axon"):
-        (repo / "services" / service).mkdir(parents=True)
-        (repo / "services" / service / "Dockerfile").write_text("FROM python:3.12-slim\n")
+        (repo / "infra" / "envs" / env / ".terraform.lock.hcl").write_text(LOCK_FILE)
+    (repo / "services").mkdir()
+    (repo / "services" / "Dockerfile").write_text("FROM python:3.12-slim\nARG SERVICE\n")
     (repo / "scripts").mkdir()
     (repo / "scripts" / "build_lambda.py").write_text(BUILD_STUB)
-    (repo / ".gitignore").write_text("/.local/\n/governance/lambda/lambda.zip\n")
+    shutil.copy(ROOT / ".gitignore", repo / ".gitignore")
     git(repo, "init", "-q")
     git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "add", ".")
     git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "release")
-    monkeypatch.setattr(deploy_ops, "REPO_ROOT", repo)
+    monkeypatch.setattr(settings, "REPO_ROOT", repo)
     return repo
 
 
@@ -94,7 +98,10 @@ def test_plan_only_shows_every_step_and_changes_nothing(world, emulation, checko
     assert report["plan_summary"] == "Plan: 0 to add, 3 to change, 0 to destroy."
     assert report["result"] == "planned: nothing was changed"
     # Terraform was asked to init and plan only; docker was not run; nothing moved in the account.
-    assert [c[0] for c in fake_tools.calls(tools, "terraform")] == ["version", "init", "plan"]
+    terraform = fake_tools.calls(tools, "terraform")
+    assert [c[0] for c in terraform] == ["version", "init", "plan"]
+    assert {"-lockfile=readonly", "-backend-config=bucket=rb-test-terraform-state-dev"} <= set(terraform[1])
+    assert "-backend-config=region=us-east-1" in terraform[1]
     assert fake_tools.calls(tools, "docker") == []
     assert world.service("orbit")["taskDefinition"] == world.task_definitions["orbit"][1]
     assert world.alias_version() == "3"
@@ -128,8 +135,9 @@ def test_deploy_builds_pushes_applies_waits_and_checks_health(world, emulation, 
     pushed = [c[1] for c in docker if c[0] == "push"]
     assert pushed == [f"123456789012.dkr.ecr.us-east-1.amazonaws.com/rb-test/{s}:{commit}" for s in ("orbit", "axon")]
     build = next(c for c in docker if c[0] == "build")
-    assert build[build.index("-f") + 1] == str(checkout / "services" / "orbit" / "Dockerfile")
-    assert build[-1] == str(checkout)  # the repository root is the build context
+    assert build[build.index("-f") + 1] == "services/Dockerfile"  # one Dockerfile, the service as a build argument
+    assert build[build.index("--build-arg") + 1] == "SERVICE=orbit"
+    assert build[-1] == "."  # the repository root (docker's working directory) is the build context
     assert "--platform" in build
 
     # New revisions with the commit's images, services on them, the Lambda published and `live` moved.
@@ -212,15 +220,20 @@ def test_deploy_refuses_a_dirty_tree_a_missing_certificate_and_prod(world, emula
     no_cert = run("--env", "dev", "deploy", "--lambda-zip", str(lambda_zip))
     assert no_cert.exit_code == 4
     assert "certificate_arn is required" in no_cert.stderr
+    assert "--var-file" in no_cert.stderr
+    assert "TF_VAR_certificate_arn" in no_cert.stderr
+    assert len(no_cert.stderr.strip().splitlines()) == 1
 
     prod = run("--env", "prod", "deploy", "--certificate-arn", CERT, "--lambda-zip", str(lambda_zip))
     assert prod.exit_code == 4
     assert "--allow-prod" in prod.stderr
 
-    (checkout / "services" / "orbit" / "app.py").write_text("changed = True\n")
+    with (checkout / "services" / "Dockerfile").open("a") as dockerfile:  # a tracked file changed
+        dockerfile.write("RUN true\n")
+    (checkout / "notes.txt").write_text("an untracked file\n")
     dirty = deploy("--lambda-zip", str(lambda_zip))
     assert dirty.exit_code == 4
-    assert "uncommitted changes (services/orbit/app.py)" in dirty.stderr
+    assert "uncommitted changes (services/Dockerfile, notes.txt)" in dirty.stderr
     assert fake_tools.calls(tools, "docker") == []
     assert "apply" not in [c[0] for c in fake_tools.calls(tools, "terraform")]
 
@@ -255,3 +268,86 @@ def test_deploy_with_a_var_file_and_a_given_image_tag(world, emulation, checkout
     plan = next(c for c in fake_tools.calls(tools, "terraform") if c[0] == "plan")
     var_files = [a.split("=", 1)[1] for a in plan if a.startswith("-var-file=")]
     assert var_files[0] == str(var_file)  # the operator's file first, agentctl's (image tags, zip) last
+
+
+# --- a fresh account, another region, the documented inputs (issue: the AWS path works the first time) ----------
+
+
+def test_a_first_deploy_in_a_fresh_account_and_a_second_one_on_the_same_tree(aws_env, emulation, checkout, tools):
+    """No cluster, no table, no function: --plan-only, then the first deploy, then another deploy of the same
+    commit, which the clean-tree check must not refuse (nothing the deploy wrote counts as a change)."""
+    planned = deploy("--plan-only", "--output", "json")
+    assert planned.exit_code == 0, planned.output
+    steps = {s["name"]: s for s in json.loads(planned.stdout)["steps"]}
+    assert steps["snapshot"]["detail"] == "nothing to snapshot: first deploy (no automatic rollback target exists)"
+    assert steps["rollback on failure"]["status"] == "skipped"
+    assert steps["ECR repositories"]["status"] == "would run"
+
+    first = deploy("--output", "json")
+    assert first.exit_code == 0, first.output
+    report = json.loads(first.stdout)
+    commit = git(checkout, "rev-parse", "HEAD")
+    assert report["result"] == f"deployed {commit} to dev"
+    assert report["snapshot"]["task_definitions"] == {"orbit": None, "axon": None}
+    assert report["released"]["governance"] == "1"
+    assert "snapshot_file" not in report  # nothing to keep for a rollback
+    assert all(c["healthy"] for c in report["health"])
+    # What the deploy left in the tree is ignored or unchanged: terraform's .terraform/, the committed lock file.
+    assert (checkout / "infra" / "envs" / "dev" / ".terraform").is_dir()
+    assert (checkout / "infra" / "envs" / "dev" / ".terraform.lock.hcl").read_text() == LOCK_FILE
+    assert git(checkout, "status", "--porcelain") == ""
+
+    second = deploy("--output", "json")
+    assert second.exit_code == 0, second.output
+    again = json.loads(second.stdout)
+    assert again["snapshot"]["governance_version"] == "1"
+    assert again["released"]["governance"] == "2"
+    assert {s["name"]: s["status"] for s in again["steps"]}["image orbit"] == "skipped"
+    assert Path(again["snapshot_file"]).is_file()
+    inits = [c for c in fake_tools.calls(tools, "terraform") if c[0] == "init"]
+    assert len(inits) == 3
+    assert all("-lockfile=readonly" in c for c in inits)
+
+
+def test_a_deploy_in_another_region_takes_the_backend_and_every_client_there(
+    aws_env, emulation, checkout, tools, monkeypatch
+):
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AGENTCTL_STATE_BUCKET", "team-state")
+    result = deploy("--output", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    identity = next(s for s in report["steps"] if s["name"] == "AWS identity")
+    assert "region eu-west-1" in identity["detail"]
+    init = next(c for c in fake_tools.calls(tools, "terraform") if c[0] == "init")
+    assert "-backend-config=region=eu-west-1" in init
+    assert "-backend-config=bucket=team-state" in init
+    pushed = [c[1] for c in fake_tools.calls(tools, "docker") if c[0] == "push"]
+    assert pushed
+    assert all(".dkr.ecr.eu-west-1.amazonaws.com/" in uri for uri in pushed)
+    # Everything was created, and read back, in eu-west-1; nothing in us-east-1.
+    ecs = {region: boto3.client("ecs", region_name=region) for region in ("eu-west-1", "us-east-1")}
+    assert ecs["eu-west-1"].list_clusters()["clusterArns"] == [
+        "arn:aws:ecs:eu-west-1:123456789012:cluster/rb-test-cluster"
+    ]
+    assert ecs["us-east-1"].list_clusters()["clusterArns"] == []
+    assert all(c["healthy"] for c in report["health"])
+    assert report["released"]["orbit"].startswith("arn:aws:ecs:eu-west-1:")
+
+
+def test_the_documented_inputs_a_var_file_tf_var_and_the_state_bucket(
+    aws_env, emulation, checkout, tools, lambda_zip, tmp_path, monkeypatch
+):
+    var_file = tmp_path / "dev.tfvars"
+    var_file.write_text('alarm_email = "oncall@example.com"\n')
+    monkeypatch.setenv("TF_VAR_certificate_arn", CERT)  # the certificate from Terraform's own variable
+    result = run(
+        "--env", "dev", "deploy", "--var-file", str(var_file), "--state-bucket", "given-bucket",
+        "--backend-config", "key=other/terraform.tfstate", "--lambda-zip", str(lambda_zip), "--plan-only",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    init, plan = [c for c in fake_tools.calls(tools, "terraform") if c[0] in ("init", "plan")]
+    assert "-backend-config=bucket=given-bucket" in init
+    assert "-backend-config=key=other/terraform.tfstate" in init
+    assert f"-var-file={var_file}" in plan

@@ -7,6 +7,7 @@ import json
 import boto3
 
 from agent_runtime.names import Names
+from agent_runtime.tables import table_definitions
 from governance.policies import load_policy_path
 from governance.store import PolicyStore
 from tests.cli.conftest import run
@@ -27,7 +28,9 @@ def test_health_all_green(world, emulation):
     assert "rb-test-governance:live -> version 3, Active" in lines["✅ Governance Lambda"]
     assert "decision deny" in lines["✅ Governance invocation"]
     assert "✅ DynamoDB rb-test-governance-policies" in lines
-    assert len(lines) == 8  # 2 services, targets, Lambda state, invocation, 3 tables
+    assert len(lines) == 5 + len(
+        table_definitions(world.names)
+    )  # 2 services, targets, Lambda state, invocation, tables
     # The invocation went to the alias Orbit uses.
     assert emulation.invocations[-1]["Qualifier"] == "live"
 

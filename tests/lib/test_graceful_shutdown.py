@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from agentctl.local.stack import free_ports
+from agentctl.local.processes import free_ports
 from tests.conftest import ROOT
 
 

@@ -17,7 +17,7 @@ import pytest
 import requests
 
 from agent_runtime.gunicorn_worker import request_state
-from agentctl.local.stack import free_ports
+from agentctl.local.processes import free_ports
 from tests.conftest import ROOT
 
 THREADS = 4

@@ -13,7 +13,7 @@ from pathlib import Path
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from agentctl.local.stack import free_ports
+from agentctl.local.processes import free_ports
 from tests.conftest import ROOT
 
 

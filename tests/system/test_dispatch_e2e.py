@@ -13,7 +13,10 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
-from agentctl.local.stack import LocalStack, Ports, start_program, stop_program, wait_healthy
+from agentctl.local.config import LocalStack
+from agentctl.local.lifecycle import wait_healthy
+from agentctl.local.supervisor import start_program, stop_program
+from agentctl.settings import Ports
 
 pytestmark = pytest.mark.stack
 

@@ -23,7 +23,10 @@ from agent_runtime import aws
 from agent_runtime.keys import read_secret_versions
 from agent_runtime.names import Names
 from agent_runtime.sigv4 import Credential
-from agentctl.local.stack import LocalStack, Ports, program_states, wait_healthy
+from agentctl.local.config import LocalStack
+from agentctl.local.lifecycle import wait_healthy
+from agentctl.local.supervisor import program_states
+from agentctl.settings import Ports
 from tests.conftest import ROOT
 from tests.signing import sign_request
 

@@ -13,7 +13,11 @@ import psutil
 import pytest
 import requests
 
-from agentctl.local.stack import LocalStack, Ports, port_in_use, program_states, stack_processes, wait_healthy
+from agentctl.local.config import LocalStack
+from agentctl.local.lifecycle import wait_healthy
+from agentctl.local.processes import port_in_use, stack_processes
+from agentctl.local.supervisor import program_states
+from agentctl.settings import Ports
 from tests.conftest import ROOT, free_ports
 
 pytestmark = pytest.mark.stack

@@ -344,7 +344,10 @@ def test_a_shadow_policy_lets_the_call_through_and_says_what_it_would_have_done(
 
 
 def test_governance_down_means_a_refusal_and_nothing_reaches_the_upstream(stack, gateway):
-    from agentctl.local.stack import LocalStack, Ports, start_program, stop_program, wait_healthy
+    from agentctl.local.config import LocalStack
+    from agentctl.local.lifecycle import wait_healthy
+    from agentctl.local.supervisor import start_program, stop_program
+    from agentctl.settings import Ports
 
     local = LocalStack(stack.state_dir, Ports(**stack.ports), stack.project)
     before = len(mcp_upstream.CALLS)

@@ -14,7 +14,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from agent_runtime import aws
 from agent_runtime.keys import read_secret_versions
 from agent_runtime.names import Names
-from agentctl.local.stack import LocalStack, Ports, start_program, stop_program, wait_healthy
+from agentctl.local.config import LocalStack
+from agentctl.local.lifecycle import wait_healthy
+from agentctl.local.supervisor import start_program, stop_program
+from agentctl.settings import Ports
 from tests.signing import sign_request
 
 pytestmark = pytest.mark.stack
@@ -65,7 +68,8 @@ def test_refusals_are_counted_by_kind(stack):
 
 def _log_lines(stack, program: str) -> list[dict]:
     lines = []
-    for line in (stack.state_dir / "logs" / f"{program}.log").read_text(errors="replace").splitlines():
+    streams = sorted((stack.state_dir / "logs").glob(f"{program}*.log"))  # governance: one per Lambda API worker
+    for line in (line for path in streams for line in path.read_text(errors="replace").splitlines()):
         if line.startswith("{"):
             try:
                 lines.append(json.loads(line))

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import click
 
 from agentctl.context import target
-from agentctl.errors import EXIT_REFUSED, EXIT_UNHEALTHY, AgentctlError
+from agentctl.errors import EXIT_REFUSED, AgentctlError
 from agentctl.ops import backup as ops
-from agentctl.ops.policy import wait_until_live
+from agentctl.ops.errors import Unhealthy
 from agentctl.output import (
     ALLOW_PROD_OPTION,
     OUTPUT_OPTION,
@@ -18,7 +18,7 @@ from agentctl.output import (
     emit,
     emit_json,
     emit_table,
-    progress,
+    seconds_option,
 )
 
 _LIST_COLUMNS = ["name", "created", "age_days", "status", "type", "expected_items", "size_bytes"]
@@ -33,12 +33,12 @@ def backup() -> None:
 
 
 @backup.command("create")
-@click.option("--timeout", type=click.FloatRange(min=1), default=600, show_default=True, help="Seconds to wait.")
+@seconds_option("--timeout", 600, "Seconds to wait.")
 @OUTPUT_OPTION
 def create(timeout: float, output: str) -> None:
     """Back the policies table up now; the name records its item count and content digest."""
-    tgt = target()
-    info = ops.create(tgt.client("dynamodb"), tgt.names, progress, timeout)
+    platform = target()
+    info = ops.create(platform.clients.dynamodb, platform.names, platform.progress, timeout)
     data = info.to_dict()
     if output == "json":
         emit_json(data)
@@ -51,9 +51,9 @@ def create(timeout: float, output: str) -> None:
 @OUTPUT_OPTION
 def list_backups(output: str) -> None:
     """Every backup of the policies table, newest first."""
-    tgt = target()
+    platform = target()
     now = datetime.now(UTC)
-    rows = [b.to_dict(now) for b in ops.list_backups(tgt.client("dynamodb"), tgt.names)]
+    rows = [b.to_dict(now) for b in ops.list_backups(platform.clients.dynamodb, platform.names)]
     emit(rows, output, columns=None if output == "json" else _LIST_COLUMNS)
 
 
@@ -71,10 +71,10 @@ def list_backups(output: str) -> None:
 def prune(keep_days: int, dry_run: bool, yes: bool, output: str) -> None:
     """Delete backups older than --keep-days. The newest backup is always kept, and only backups made with
     DynamoDB's on-demand API (type USER) are deleted; AWS Backup manages its own."""
-    tgt = target()
-    dynamodb = tgt.client("dynamodb")
+    platform = target()
+    dynamodb = platform.clients.dynamodb
     now = datetime.now(UTC)
-    backups = ops.list_backups(dynamodb, tgt.names)
+    backups = ops.list_backups(dynamodb, platform.names)
     candidates = ops.prune_candidates(backups, keep_days, now)
     rows = [b.to_dict(now) for b in candidates]
     if dry_run or not candidates:
@@ -89,8 +89,8 @@ def prune(keep_days: int, dry_run: bool, yes: bool, output: str) -> None:
         return
     if output != "json":
         emit_table(rows, ["name", "created", "age_days"])
-    confirm(f"Delete these {len(candidates)} backup(s) of {tgt.names.policies_table} in {tgt.env}?", yes)
-    deleted = ops.prune(dynamodb, candidates, progress)
+    confirm(f"Delete these {len(candidates)} backup(s) of {platform.names.policies_table} in {platform.env}?", yes)
+    deleted = ops.prune(dynamodb, candidates, platform.progress)
     if output == "json":
         emit_json({"deleted": [b.to_dict(now) for b in deleted], "kept": len(backups) - len(deleted)})
     else:
@@ -111,7 +111,7 @@ def prune(keep_days: int, dry_run: bool, yes: bool, output: str) -> None:
     help="After verification, make the restored policy set live (asks first unless --yes).",
 )
 @click.option("--keep-restored-table", is_flag=True, help="Keep the restored table after the switch-over.")
-@click.option("--timeout", type=click.FloatRange(min=1), default=1800, show_default=True, help="Seconds to wait.")
+@seconds_option("--timeout", 1800, "Seconds to wait.")
 @YES_OPTION
 @ALLOW_PROD_OPTION
 @OUTPUT_OPTION
@@ -132,61 +132,35 @@ def restore(
     without overwriting anything and makes the restored policy set live as a new version, in one conditional
     transaction (Orbit, Axon and Governance keep using the same table name).
     """
-    tgt = target()
-    if switch_over and tgt.env == "prod" and not allow_prod:
-        raise AgentctlError(
-            "refusing to switch prod over without --allow-prod (or restore and verify only: --no-switch-over)",
-            EXIT_REFUSED,
-        )
-    if target_table is not None:
-        ops.check_restored_copy(tgt.names, target_table)
-    dynamodb = tgt.client("dynamodb")
-    info = ops.resolve(dynamodb, tgt.names, backup_ref)
-    table = target_table or ops.restored_table_name(tgt.names, datetime.now(UTC))
-    restored = ops.restore(dynamodb, tgt.names, info, table, timeout, progress)
-    report: dict = {"restore": restored.to_dict(), "switch_over": None}
+    platform = target()
     say = (lambda line: click.echo(line, err=True)) if output == "json" else click.echo
-    say(
-        f"restored {info.name} into {table}: {restored.items} items, digest {restored.digest[:16]}, "
-        f"policy-set version {restored.policy_set_version}"
+    job = ops.plan_restore(
+        platform.clients.dynamodb,
+        platform.names,
+        backup_ref,
+        target_table,
+        switch=switch_over,
+        keep_restored=keep_restored_table,
+        prod=(platform.env == "prod", allow_prod),
+        say=say,
+        progress=platform.progress,
     )
-    if not restored.verified:
+    try:
+        job.restore(timeout)
+    except Unhealthy:
         if output == "json":
-            emit_json(report)
-        raise AgentctlError(
-            f"the restored table {table} does not match the backup: {'; '.join(restored.problems)}. "
-            "Nothing was switched; the table is kept for inspection",
-            EXIT_UNHEALTHY,
-        )
-    expected = f"{restored.expected_items} recorded" if restored.expected_items is not None else "no count recorded"
-    digest_note = "digest matches" if restored.expected_digest else "no digest recorded (not an agentctl backup)"
-    say(f"verified: {restored.items} items ({expected}), {digest_note}, the policy set loads")
-
-    if not switch_over:
-        if output == "json":
-            emit_json(report)
-        say(f"not switched over (--no-switch-over); `agentctl backup drop-restored {table}` deletes the copy")
-        return
-    plan = ops.plan_switch_over(dynamodb, tgt.names, restored)
-    for line in plan.summary():
-        say(line)
-    report["switch_over"] = {"plan": plan.to_dict(), "result": None}
-    if plan.action != "none" or plan.copy:
+            emit_json(job.report)
+        raise
+    if job.needs_confirmation:
         try:
-            confirm(f"Switch {tgt.names.policies_table} in {tgt.env} over to the restored policy set?", yes)
+            confirm(f"Switch {platform.names.policies_table} in {platform.env} over to the restored policy set?", yes)
         except AgentctlError as exc:
             raise AgentctlError(
-                f"not switched over; the restored table {table} is kept "
-                f"(`agentctl backup drop-restored {table}` deletes it)",
+                f"not switched over; the restored table {job.table} is kept "
+                f"(`agentctl backup drop-restored {job.table}` deletes it)",
                 EXIT_REFUSED,
             ) from exc
-        result = ops.switch_over(dynamodb, tgt.names, plan, progress)
-        wait_until_live()  # Governance instances pick the restored set up within a second
-        report["switch_over"]["result"] = result
-        say(f"switched over: live policy-set version {result['live_version']} ({len(result['policies'])} policies)")
-    if not keep_restored_table:
-        ops.drop_restored(dynamodb, tgt.names, table)
-        say(f"deleted the restored copy {table}")
+    report = job.finish()
     if output == "json":
         emit_json(report)
 
@@ -196,10 +170,10 @@ def restore(
 @YES_OPTION
 def drop_restored(table: str, yes: bool) -> None:
     """Delete TABLE, a copy made by `backup restore` (any other table is refused)."""
-    tgt = target()
-    ops.check_restored_copy(tgt.names, table)
-    confirm(f"Delete the restored table {table} in {tgt.env}?", yes)
-    ops.drop_restored(tgt.client("dynamodb"), tgt.names, table)
+    platform = target()
+    ops.check_restored_copy(platform.names, table)
+    confirm(f"Delete the restored table {table} in {platform.env}?", yes)
+    ops.drop_restored(platform.clients.dynamodb, platform.names, table)
     click.echo(f"deleted {table}")
 
 

@@ -9,33 +9,26 @@ from typing import Any
 
 import click
 
-from agentctl.context import Target, target
+from agentctl.context import target
 from agentctl.errors import AgentctlError
 from agentctl.local.bootstrap import QUICKSTART_PRINCIPAL
 from agentctl.ops import chaos as ops
 from agentctl.ops import client as orbit_client
-from agentctl.ops.health import aws_checks, local_checks
-from agentctl.output import ALLOW_PROD_OPTION, OUTPUT_OPTION, YES_OPTION, check_line, confirm, emit_json, progress
+from agentctl.ops.platform import Platform
+from agentctl.output import ALLOW_PROD_OPTION, OUTPUT_OPTION, YES_OPTION, check_line, confirm, emit_json, seconds_option
 
 
-def _environment(tgt: Target, url: str | None, principal: str | None, needs_probes: bool) -> ops.Environment:
-    clients = {}
-    if tgt.is_local:
-        steady = lambda: local_checks(tgt.stack)  # noqa: E731
-    else:
-        clients = {name: tgt.client(name) for name in ("ecs", "lambda", "logs", "application-autoscaling")}
-        steady = lambda: aws_checks(tgt.names)  # noqa: E731
-    environment = ops.Environment(tgt.env, tgt.names, tgt.stack, clients, steady, progress)
-    if needs_probes:
-        environment.orbit_url = url or (tgt.stack.url("orbit") if tgt.is_local else None)
-        if environment.orbit_url is None:
-            raise click.UsageError("--url (or ORBIT_URL) is required outside the local stack: Orbit's base URL")
-        principal = principal or QUICKSTART_PRINCIPAL
-        try:
-            environment.credential = orbit_client.stored_credential(tgt.client("secretsmanager"), tgt.names, principal)
-        except orbit_client.DispatchError as exc:
-            raise AgentctlError(str(exc)) from exc
-    return environment
+def _probe_target(platform: Platform, url: str | None, principal: str | None) -> ops.ProbeTarget:
+    url = url or platform.orbit_url
+    if url is None:
+        raise click.UsageError("--url (or ORBIT_URL) is required outside the local stack: Orbit's base URL")
+    try:
+        credential = orbit_client.stored_credential(
+            platform.clients.secretsmanager, platform.names, principal or QUICKSTART_PRINCIPAL
+        )
+    except orbit_client.DispatchError as exc:
+        raise AgentctlError(str(exc)) from exc
+    return ops.ProbeTarget(url, credential, platform.region)
 
 
 def _show(report: ops.Report) -> None:
@@ -59,19 +52,10 @@ def _show(report: ops.Report) -> None:
     click.echo(f"result       {'PASSED' if data['passed'] else 'FAILED'}")
 
 
-def _run(
-    tgt: Target,
-    make: Callable[[ops.Environment], ops.Drill],
-    environment: ops.Environment,
-    question: str,
-    yes: bool,
-    output: str,
-    report_file: Path | None,
-    recovery_timeout: float,
-) -> None:
-    drill = make(environment)
-    confirm(f"{question} in {tgt.env}? ({drill.hypothesis})", yes)
-    report = ops.run(drill, recovery_timeout)
+def _run(drill: ops.Drill, question: str, yes: bool, output: str, report_file: Path | None) -> None:
+    """Confirm, run the drill, render its report; a drill that did not pass exits non-zero."""
+    confirm(f"{question} in {drill.platform.env}? ({drill.hypothesis})", yes)
+    report = ops.run(drill, recovery_timeout=drill.timeout)
     data: dict[str, Any] = report.to_dict()
     if report_file is not None:
         report_file.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
@@ -86,12 +70,7 @@ def _run(
 
 
 _COMMON = [
-    click.option(
-        "--timeout",
-        type=click.FloatRange(min=1),
-        default=None,
-        help="Seconds the drill may wait for recovery (default: 60 locally, 600 in AWS).",
-    ),
+    seconds_option("--timeout", None, "Seconds the drill may wait for recovery (default: 60 locally, 600 in AWS)."),
     click.option(
         "--report",
         "report_file",
@@ -137,10 +116,6 @@ def _options(options: list[Any]) -> Callable[[Any], Any]:
     return apply
 
 
-def _timeout(tgt: Target, timeout: float | None) -> float:
-    return timeout if timeout is not None else (60.0 if tgt.is_local else 600.0)
-
-
 @click.group()
 def chaos() -> None:
     """Failure drills. Each checks the steady state, injects one fault, observes, restores automatically (also
@@ -158,22 +133,10 @@ def kill(
     Locally the process is killed (SIGKILL) and supervisord restarts it; in AWS one random task of the ECS
     service is stopped (blast radius 1) and ECS brings the service back to its desired count.
     """
-    tgt = target()
-    tgt.refuse_prod(allow_prod)
-    if service == "governance" and not tgt.is_local:
-        raise AgentctlError("in AWS, Governance is a Lambda function with no task to kill: use governance-outage")
-    limit = _timeout(tgt, timeout)
-    kind = ops.KillLocal if tgt.is_local else ops.KillTask
-    _run(
-        tgt,
-        lambda env: kind(env, service, limit),
-        _environment(tgt, None, None, needs_probes=False),
-        f"Kill {'the ' + service + ' process' if tgt.is_local else 'one ' + service + ' task'}",
-        yes,
-        output,
-        report_file,
-        limit,
-    )
+    platform = target()
+    platform.refuse_prod(allow_prod)
+    drill = ops.KillDrill(platform, service, timeout or platform.drill_timeout)
+    _run(drill, f"Kill {drill.crash.victim}", yes, output, report_file)
 
 
 @chaos.command("governance-outage")
@@ -196,19 +159,11 @@ def governance_outage(
     invocation throttled) and put back afterwards. Probes that reached Axon are counted from Axon's
     axon_requests_total metric locally, from Axon's log group in AWS.
     """
-    tgt = target()
-    tgt.refuse_prod(allow_prod)
-    limit = _timeout(tgt, timeout)
-    _run(
-        tgt,
-        lambda env: ops.GovernanceOutage(env, "governance", limit, duration, rate, max_latency=30),
-        _environment(tgt, url, principal, needs_probes=True),
-        f"Take Governance down for {duration:g}s",
-        yes,
-        output,
-        report_file,
-        limit,
-    )
+    platform = target()
+    platform.refuse_prod(allow_prod)
+    probe = _probe_target(platform, url, principal)
+    drill = ops.GovernanceOutage(platform, probe, timeout or platform.drill_timeout, duration, rate)
+    _run(drill, f"Take Governance down for {duration:g}s", yes, output, report_file)
 
 
 @chaos.command("axon-outage")
@@ -238,19 +193,11 @@ def axon_outage(
     Locally the axon program is stopped; in AWS the Axon service is scaled to 0 with its autoscaling
     suspended, and both are put back afterwards.
     """
-    tgt = target()
-    tgt.refuse_prod(allow_prod)
-    limit = _timeout(tgt, timeout)
-    _run(
-        tgt,
-        lambda env: ops.AxonOutage(env, "axon", limit, duration, rate, max_latency),
-        _environment(tgt, url, principal, needs_probes=True),
-        f"Take Axon down for {duration:g}s",
-        yes,
-        output,
-        report_file,
-        limit,
-    )
+    platform = target()
+    platform.refuse_prod(allow_prod)
+    probe = _probe_target(platform, url, principal)
+    drill = ops.AxonOutage(platform, probe, timeout or platform.drill_timeout, duration, rate, max_latency)
+    _run(drill, f"Take Axon down for {duration:g}s", yes, output, report_file)
 
 
 COMMANDS = (chaos,)

@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from agent_runtime import aws
-from agentctl.context import Target, target
+from agent_runtime.names import Names
+from agentctl.context import target
 from agentctl.errors import AgentctlError
-from agentctl.local import stack as local_stack
-from agentctl.ops import deploy as ops
-from agentctl.output import ALLOW_PROD_OPTION, OUTPUT_OPTION, emit_json, progress
+from agentctl.ops.deploy.workflow import DeployRequest
+from agentctl.ops.platform import Platform
+from agentctl.output import ALLOW_PROD_OPTION, OUTPUT_OPTION, emit_json, seconds_option
 
 
-def _local_summary(result: dict, stack: local_stack.LocalStack) -> str:
+def _local_summary(result: dict[str, Any], names: Names) -> str:
     return "\n".join(
         [
             "",
-            f"agent-runtime is running locally (PROJECT_NAME={stack.project}, ENVIRONMENT=local)",
+            f"agent-runtime is running locally (PROJECT_NAME={names.project}, ENVIRONMENT=local)",
             f"  Orbit         {result['urls']['orbit']}   POST /dispatch, GET /health, GET /metrics",
             f"  Axon          {result['urls']['axon']}   GET /health, GET|POST /reason (signed by Orbit)",
             f"  Governance    {result['urls']['governance']}   Lambda Invoke API, "
-            f"function {stack.names.governance_function}:live",
+            f"function {names.governance_function}:live",
             f"  AWS emulator  {result['endpoint']}",
             f"  State & logs  {result['state_dir']}",
             "",
@@ -34,6 +35,21 @@ def _local_summary(result: dict, stack: local_stack.LocalStack) -> str:
     )
 
 
+def _render(report: dict[str, Any], platform: Platform, plan_only: bool, output: str) -> None:
+    if output == "json":
+        emit_json(report)
+    elif "urls" in report:  # the local stack: where each part runs
+        click.echo(_local_summary(report, platform.names))
+    else:
+        if plan_only:
+            click.echo(report.get("plan", "").rstrip())
+            click.echo("")
+        click.echo(f"Steps ({'plan only: nothing was changed' if plan_only else platform.env}):")
+        for step in report["steps"]:
+            click.echo(f"  [{step['status']}] {step['name']}: {step['detail']}")
+        click.echo(report["result"])
+
+
 def _backend_config(values: tuple[str, ...]) -> dict[str, str]:
     config = {}
     for value in values:
@@ -42,27 +58,6 @@ def _backend_config(values: tuple[str, ...]) -> dict[str, str]:
             raise click.BadParameter(f"{value!r}: expected KEY=VALUE", param_hint="--backend-config")
         config[key] = setting
     return config
-
-
-def _deploy_aws(tgt: Target, options: ops.Options, output: str) -> None:
-    clients = {name: tgt.client(name) for name in ("sts", "ecs", "ecr", "lambda")}
-    deployment = ops.Deploy(options, clients, ops.Tools(options.repo_root, progress), progress)
-    try:
-        report = deployment.run()
-    except Exception:
-        if output == "json":
-            emit_json(deployment.report)
-        raise
-    if output == "json":
-        emit_json(report)
-        return
-    if options.plan_only:
-        click.echo(report.get("plan", "").rstrip())
-        click.echo("")
-    click.echo(f"Steps ({'plan only: nothing was changed' if options.plan_only else tgt.env}):")
-    for step in report["steps"]:
-        click.echo(f"  [{step['status']}] {step['name']}: {step['detail']}")
-    click.echo(report["result"])
 
 
 @click.command()
@@ -83,21 +78,14 @@ def _deploy_aws(tgt: Target, options: ops.Options, output: str) -> None:
     help="A Lambda package built already (default: build it with scripts/build_lambda.py).",
 )
 @click.option("--image-tag", default=None, help="Deploy images already in ECR under this tag (default: build HEAD).")
+@click.option(
+    "--state-bucket",
+    default=None,
+    help="Terraform's state bucket (default: $AGENTCTL_STATE_BUCKET, else ${PROJECT_NAME}-terraform-state-ENV).",
+)
 @click.option("--backend-config", multiple=True, help="terraform init -backend-config KEY=VALUE; repeatable.")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=1),
-    default=1200,
-    show_default=True,
-    help="Seconds to wait for the services to settle.",
-)
-@click.option(
-    "--health-timeout",
-    type=click.FloatRange(min=1),
-    default=300,
-    show_default=True,
-    help="Seconds for every health check to turn green.",
-)
+@seconds_option("--timeout", 1200, "Seconds to wait for the services to settle.")
+@seconds_option("--health-timeout", 300, "Seconds for every health check to turn green.")
 @ALLOW_PROD_OPTION
 @OUTPUT_OPTION
 def deploy(
@@ -107,6 +95,7 @@ def deploy(
     alarm_email: str | None,
     lambda_zip: Path | None,
     image_tag: str | None,
+    state_bucket: str | None,
     backend_config: tuple[str, ...],
     timeout: float,
     health_timeout: float,
@@ -116,48 +105,42 @@ def deploy(
     """Deploy the environment chosen with --env (default: the local stack).
 
     AWS environments: preflight (terraform >= the version infra/envs/ENV requires, AWS identity, a clean git
-    tree), images built and pushed tagged with the commit, terraform init/plan/apply of infra/envs/ENV, a
-    bounded wait until both services run their new revision, `agentctl health` until green; when the rollout
-    or the health check fails, the services and the Lambda alias go back to what ran before. --plan-only
-    shows every step and the Terraform plan and changes nothing.
+    tree, certificate_arn from --certificate-arn, a --var-file or TF_VAR_certificate_arn), images built and
+    pushed tagged with the commit, terraform init (state in --state-bucket, in the AWS region) and plan/apply
+    of infra/envs/ENV, a bounded wait until both services run their new revision, `agentctl health` until
+    green; when the rollout or the health check fails, the services and the Lambda alias go back to what ran
+    before (a first deploy has nothing to go back to). --plan-only shows every step and the Terraform plan and
+    changes nothing.
     """
-    tgt = target()
-    if not tgt.is_local:
-        if not plan_only:
-            tgt.refuse_prod(allow_prod)
-        options = ops.Options(
-            env=tgt.env,
-            names=tgt.names,
-            region=aws.region(),
-            var_files=[f.resolve() for f in var_files],
-            certificate_arn=certificate_arn,
-            alarm_email=alarm_email,
-            lambda_zip=lambda_zip,
-            image_tag=image_tag,
-            backend_config=_backend_config(backend_config),
-            timeout=timeout,
-            health_timeout=health_timeout,
-            plan_only=plan_only,
-            repo_root=ops.REPO_ROOT,
-        )
-        _deploy_aws(tgt, options, output)
-        return
-    if plan_only:
-        raise AgentctlError("--plan-only applies to AWS environments; the local stack has nothing to plan")
-    result = local_stack.deploy(tgt.stack, progress)
-    if output == "json":
-        emit_json(result)
-    else:
-        click.echo(_local_summary(result, tgt.stack))
+    platform = target()
+    if not plan_only:
+        platform.refuse_prod(allow_prod)
+    request = DeployRequest(
+        plan_only=plan_only,
+        var_files=tuple(f.resolve() for f in var_files),
+        certificate_arn=certificate_arn,
+        alarm_email=alarm_email,
+        lambda_zip=lambda_zip,
+        image_tag=image_tag,
+        state_bucket=state_bucket,
+        backend_config=_backend_config(backend_config),
+        timeout=timeout,
+        health_timeout=health_timeout,
+    )
+    deployment = platform.deployment(request)
+    try:
+        report = deployment.run()
+    except Exception:
+        if output == "json" and deployment.report:
+            emit_json(deployment.report)
+        raise
+    _render(report, platform, plan_only, output)
 
 
 @click.command()
 def down() -> None:
     """Stop the local stack: every process, every port."""
-    tgt = target()
-    if not tgt.is_local:
-        raise AgentctlError("down stops the local stack; AWS environments are destroyed with terraform")
-    busy = local_stack.down(tgt.stack, progress)
+    busy = target().down()
     if busy:
         raise AgentctlError(f"ports still in use after stopping the stack: {', '.join(map(str, busy))}")
     click.echo("local stack stopped; nothing left listening")

@@ -53,7 +53,7 @@ def dispatch(
     output: str,
 ) -> None:
     """Send a signed POST /dispatch to Orbit and print the answer."""
-    tgt = target()
+    platform = target()
     context = _context(context_json)
     if bool(access_key_id) != bool(secret_access_key):
         raise click.UsageError("--access-key-id and --secret-access-key go together")
@@ -62,16 +62,15 @@ def dispatch(
     else:
         try:
             credential = client.stored_credential(
-                tgt.client("secretsmanager"), tgt.names, principal or QUICKSTART_PRINCIPAL
+                platform.clients.secretsmanager, platform.names, principal or QUICKSTART_PRINCIPAL
             )
         except client.DispatchError as exc:
             raise AgentctlError(str(exc)) from exc
+    url = url or platform.orbit_url
     if url is None:
-        if not tgt.is_local:
-            raise click.UsageError("--url (or ORBIT_URL) is required outside the local stack")
-        url = tgt.stack.url("orbit")
+        raise click.UsageError("--url (or ORBIT_URL) is required outside the local stack")
     try:
-        result = client.dispatch(url, credential, intent, context, correlation_id)
+        result = client.dispatch(url, credential, platform.region, intent, context, correlation_id)
     except client.DispatchError as exc:
         raise AgentctlError(str(exc)) from exc
     if output == "json":

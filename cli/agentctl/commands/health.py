@@ -6,7 +6,6 @@ import click
 
 from agentctl.context import target
 from agentctl.errors import EXIT_UNHEALTHY, AgentctlError
-from agentctl.ops.health import aws_checks, local_checks
 from agentctl.output import OUTPUT_OPTION, check_line, emit_json
 
 
@@ -19,11 +18,11 @@ def health(output: str) -> None:
     Axon's and Orbit's /health. AWS: ECS running versus desired tasks per service, Orbit's load balancer
     targets, the Lambda behind `live` (its state and a real invocation), and every DynamoDB table.
     """
-    tgt = target()
-    checks = local_checks(tgt.stack) if tgt.is_local else aws_checks(tgt.names)
+    platform = target()
+    checks = platform.health()
     healthy = all(c.healthy for c in checks)
     if output == "json":
-        emit_json({"healthy": healthy, "environment": tgt.env, "checks": [c.to_dict() for c in checks]})
+        emit_json({"healthy": healthy, "environment": platform.env, "checks": [c.to_dict() for c in checks]})
     else:
         for check in checks:
             click.echo(check_line(check.to_dict()))

@@ -6,7 +6,6 @@ import re
 
 import click
 
-from agent_runtime import key_rotation
 from agent_runtime import keys as key_store
 from agentctl.context import target
 from agentctl.errors import EXIT_REFUSED, AgentctlError
@@ -44,9 +43,11 @@ def keys() -> None:
 @OUTPUT_OPTION
 def create(name: str, output: str) -> None:
     """Issue a credential for principal NAME and print it once."""
-    tgt = target()
+    platform = target()
     try:
-        credential = key_store.create_client_key(tgt.client("secretsmanager"), tgt.names, name, tgt.client_key_kms)
+        credential = key_store.create_client_key(
+            platform.clients.secretsmanager, platform.names, name, platform.client_key_kms
+        )
     except key_store.KeyAdminError as exc:
         raise AgentctlError(str(exc), EXIT_REFUSED) from exc
     _show_credential(credential, output, f"Credential for {name} created")
@@ -56,8 +57,8 @@ def create(name: str, output: str) -> None:
 @OUTPUT_OPTION
 def list_keys(output: str) -> None:
     """Every client credential: principal and key ids, never a secret."""
-    tgt = target()
-    infos = key_store.list_client_keys(tgt.client("secretsmanager"), tgt.names)
+    platform = target()
+    infos = key_store.list_client_keys(platform.clients.secretsmanager, platform.names)
     rows = [
         {
             "principal": i.principal,
@@ -76,9 +77,9 @@ def list_keys(output: str) -> None:
 @OUTPUT_OPTION
 def rotate(name: str, output: str) -> None:
     """New secret for NAME (same access key id); the old secret stays valid until the next rotation."""
-    tgt = target()
+    platform = target()
     try:
-        credential = key_store.rotate_client_key(tgt.client("secretsmanager"), tgt.names, name)
+        credential = key_store.rotate_client_key(platform.clients.secretsmanager, platform.names, name)
     except key_store.KeyAdminError as exc:
         raise AgentctlError(str(exc), EXIT_REFUSED) from exc
     _show_credential(
@@ -93,12 +94,13 @@ def rotate(name: str, output: str) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def revoke(name: str, yes: bool) -> None:
     """Delete every version of NAME's credential at once."""
-    tgt = target()
-    tgt.refuse_prod(True)
+    platform = target()
     if not yes:
-        click.confirm(f"Revoke every key of {name} in {tgt.env}? Requests signed with them will be refused", abort=True)
+        click.confirm(
+            f"Revoke every key of {name} in {platform.env}? Requests signed with them will be refused", abort=True
+        )
     try:
-        key_store.revoke_client_key(tgt.client("secretsmanager"), tgt.names, name)
+        key_store.revoke_client_key(platform.clients.secretsmanager, platform.names, name)
     except key_store.KeyAdminError as exc:
         raise AgentctlError(str(exc), EXIT_REFUSED) from exc
     click.echo(f"revoked every key of {name}; Orbit refuses them once its key cache refreshes (at most 30 s)")
@@ -113,13 +115,10 @@ def rotate_service(service: str, output: str) -> None:
     Nothing to hand out: the services read their keys from Secrets Manager. The previous version stays
     valid, so requests in flight are not refused. In AWS environments the rotation Lambda does the work.
     """
-    tgt = target()
-    sm = tgt.client("secretsmanager")
-    secret = tgt.names.orbit_signing_key_secret if service == "orbit" else tgt.names.receipt_private_key_secret
-    if tgt.is_local:
-        version = key_rotation.rotate_now(sm, secret, tgt.names)
-    else:
-        version = sm.rotate_secret(SecretId=secret, RotateImmediately=True)["VersionId"]
+    platform = target()
+    names = platform.names
+    secret = names.orbit_signing_key_secret if service == "orbit" else names.receipt_private_key_secret
+    version = platform.rotate_service_key(secret)
     result = {"service": service, "secret": secret, "new_version": version}
     emit(result if output == "json" else [result], output)
 

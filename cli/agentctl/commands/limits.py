@@ -16,8 +16,8 @@ POSITIVE = click.IntRange(min=1, max=10_000_000)
 
 
 def _store() -> PolicyStore:
-    tgt = target()
-    return PolicyStore(tgt.client("dynamodb"), tgt.names.policies_table)
+    platform = target()
+    return PolicyStore(platform.clients.dynamodb, platform.names.policies_table)
 
 
 def _show(limits: Limits, output: str) -> None:

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 import click
 
 from agentctl.context import target
-from agentctl.errors import AgentctlError
 from agentctl.ops import logs as ops
 from agentctl.output import OUTPUT_OPTION
 
@@ -42,28 +41,17 @@ def _print(events: Iterator[ops.LogEvent], audit: bool, output: str) -> int:
 def logs(service: str, since: str, follow: bool, audit: bool, output: str) -> None:
     """Show SERVICE's log lines (orbit, axon, governance; emulator locally).
 
-    Local: the stack's log files (<state folder>/logs/<service>.log). AWS: the CloudWatch Logs groups
+    Local: the stack's log files (<state folder>/logs/<service>.log; for governance also one stream per
+    worker, governance-instance-<n>.log, merged by time). AWS: the CloudWatch Logs groups
     /ecs/<project>-orbit, /ecs/<project>-axon and /aws/lambda/<project>-governance. With --output json, one
     JSON object per line (JSON Lines), as the services wrote it.
     """
-    tgt = target()
+    platform = target()
     start = ops.parse_since(since)
     if audit and service != "governance":
         raise click.UsageError("--audit applies to governance (the audit events are Governance's decisions)")
-    keep_going = lambda: True  # noqa: E731 - until Ctrl-C
-    if tgt.is_local:
-        path = tgt.stack.path("logs", f"{service}.log")
-        events = ops.follow_file(path, start, audit, keep_going) if follow else ops.read_file(path, start, audit)
-    else:
-        if service == "emulator":
-            raise AgentctlError("the AWS emulator exists only in the local stack")
-        group = tgt.names.log_group(service)
-        cloudwatch = tgt.client("logs")
-        events = (
-            ops.follow_cloudwatch(cloudwatch, group, start, audit, keep_going)
-            if follow
-            else ops.read_cloudwatch(cloudwatch, group, start, audit)
-        )
+    source = platform.logs(service)
+    events = source.follow(start, audit, keep_going=lambda: True) if follow else source.read(start, audit)
     try:
         count = _print(events, audit, output)
     except KeyboardInterrupt:

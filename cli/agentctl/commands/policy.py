@@ -23,8 +23,8 @@ PATH_ARGUMENT = click.argument("path", type=click.Path(exists=True, path_type=Pa
 
 
 def _store() -> PolicyStore:
-    tgt = target()
-    return PolicyStore(tgt.client("dynamodb"), tgt.names.policies_table)
+    platform = target()
+    return PolicyStore(platform.clients.dynamodb, platform.names.policies_table)
 
 
 def _validated(path: Path, schema: Path) -> list:
@@ -59,11 +59,12 @@ def validate_cmd(path: Path, schema: Path) -> None:
 @OUTPUT_OPTION
 def push(path: Path, schema: Path, replace: bool, yes: bool, output: str) -> None:
     """Validate PATH, then store it as one new policy-set version: all or nothing."""
-    tgt = target()
+    platform = target()
     policies = _validated(path, schema)
+    ops.require_policies(policies, path)
     if replace and not yes:
         click.confirm(
-            f"Replace the whole policy set of {tgt.env} with the {len(policies)} policies of {path}?", abort=True
+            f"Replace the whole policy set of {platform.env} with the {len(policies)} policies of {path}?", abort=True
         )
     try:
         result = ops.push(_store(), policies, replace)
@@ -127,9 +128,9 @@ def show(policy_id: str, output: str) -> None:
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def delete(policy_id: str, yes: bool) -> None:
     """Remove one policy (a new policy-set version without it)."""
-    tgt = target()
+    platform = target()
     if not yes:
-        click.confirm(f"Delete policy {policy_id} in {tgt.env}?", abort=True)
+        click.confirm(f"Delete policy {policy_id} in {platform.env}?", abort=True)
     try:
         version, _ = _store().commit(deletes=[policy_id])
     except StoreError as exc:

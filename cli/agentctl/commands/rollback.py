@@ -5,9 +5,8 @@ from __future__ import annotations
 import click
 
 from agentctl.context import target
-from agentctl.errors import EXIT_REFUSED, AgentctlError
 from agentctl.ops import rollback as ops
-from agentctl.output import ALLOW_PROD_OPTION, OUTPUT_OPTION, YES_OPTION, confirm, emit_json, progress
+from agentctl.output import ALLOW_PROD_OPTION, OUTPUT_OPTION, YES_OPTION, confirm, emit_json, seconds_option
 
 
 def _describe(plan: ops.RollbackPlan) -> str:
@@ -24,13 +23,7 @@ def _describe(plan: ops.RollbackPlan) -> str:
 @click.argument("service", type=click.Choice(ops.SERVICES))
 @click.option("--to-revision", type=click.IntRange(min=1), default=None, help="Revision (or Lambda version) to use.")
 @click.option("--no-wait", is_flag=True, help="Do not wait for the ECS service to settle.")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=1),
-    default=ops.DEFAULT_TIMEOUT,
-    show_default=True,
-    help="Seconds to wait for the service to settle.",
-)
+@seconds_option("--timeout", ops.DEFAULT_TIMEOUT, "Seconds to wait for the service to settle.")
 @YES_OPTION
 @ALLOW_PROD_OPTION
 @OUTPUT_OPTION
@@ -44,19 +37,16 @@ def rollback(
     desired task. governance: the `live` alias moves to the previous published version (or --to-revision N),
     then a real invocation checks it. Terraform still declares the newer version: the next deploy rolls forward.
     """
-    tgt = target()
-    if tgt.is_local:
-        raise AgentctlError(
-            "nothing to roll back locally: the local stack runs the code of this checkout, with no versions "
-            "(check out the earlier commit and run `make deploy`)",
-            EXIT_REFUSED,
-        )
-    tgt.refuse_prod(allow_prod)
-    clients = {"ecs": tgt.client("ecs"), "lambda": tgt.client("lambda")}
-    plan = ops.plan(clients, tgt.names, service, to_revision)
+    platform = target()
+    platform.refuse_local(
+        "nothing to roll back locally: the local stack runs the code of this checkout, with no versions "
+        "(check out the earlier commit and run `make deploy`)"
+    )
+    platform.refuse_prod(allow_prod)
+    plan = ops.plan(platform, service, to_revision)
     click.echo(_describe(plan), err=output == "json")
-    confirm(f"Roll {service} back in {tgt.env} from {plan.current_label} to {plan.target_label}?", yes)
-    result = ops.execute(clients, tgt.names, plan, wait=not no_wait, timeout=timeout, progress=progress)
+    confirm(f"Roll {service} back in {platform.env} from {plan.current_label} to {plan.target_label}?", yes)
+    result = ops.execute(platform, plan, wait=not no_wait, timeout=timeout)
     if output == "json":
         emit_json(result)
     else:

@@ -8,7 +8,6 @@ from typing import Any
 import click
 
 from agentctl.context import target
-from agentctl.ops import status as ops
 from agentctl.output import OUTPUT_OPTION, emit_json, emit_table
 
 
@@ -36,18 +35,13 @@ def status(output: str) -> None:
     """Per service: desired/running/pending tasks, task-definition revision, rollouts in progress; the Lambda
     version behind `live`; each table's status and item count; the live policy-set version. Locally: the
     supervised processes instead of ECS."""
-    tgt = target()
-    if tgt.is_local:
-        data = ops.local_status(tgt.stack, tgt.client("dynamodb"))
-    else:
-        clients = {name: tgt.client(name) for name in ("ecs", "lambda", "dynamodb")}
-        data = ops.aws_status(clients, tgt.names)
-    data = {"environment": tgt.env, "project": tgt.names.project, **data}
+    platform = target()
+    data = {"environment": platform.env, "project": platform.names.project, **platform.status()}
     if output == "json":
         emit_json(data)
         return
-    click.echo(f"agent-runtime {tgt.env} (PROJECT_NAME={tgt.names.project})")
-    if tgt.is_local:
+    click.echo(f"agent-runtime {platform.env} (PROJECT_NAME={platform.names.project})")
+    if "processes" in data:  # the local stack: supervised processes instead of ECS and Lambda versions
         _section("Processes (supervisord)", data["processes"], ["name", "state", "pid", "description"])
         click.echo(f"\nGovernance: {data['governance']['served_by']}")
     else:

@@ -15,7 +15,8 @@ loads, and only then, if asked, switches over:
    own pointer is written back instead (conditional on it being absent), so the live table holds exactly the
    backup's items again.
 
-Every step is safe to run again: a crash part-way leaves only unreferenced immutable items behind.
+Every step is safe to run again: a crash part-way leaves only unreferenced immutable items behind. This module
+only plans; every write to the live table is PolicyStore's (governance/store.py), which owns the format.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import base64
 import hashlib
 import json
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,10 +34,18 @@ from botocore.exceptions import ClientError
 
 from agent_runtime.names import Names
 from agentctl.ops.errors import OpsError, Refused, Unhealthy
+from agentctl.ops.policy import wait_until_live
 from agentctl.ops.waiting import Progress, wait_for
-from governance.store import LIMITS_KEY, POLICYSET_KEY, PolicyStore
+from governance.store import (
+    KEY,
+    LIMITS_KEY,
+    POLICYSET_KEY,
+    ConcurrentChangeError,
+    Config,
+    PolicyStore,
+    manifest_number,
+)
 
-KEY = "policy_id"
 NAME_PREFIX = "agentctl"
 #: Backups made by agentctl are named agentctl-<UTC time>-n<items>-d<first 16 hex digits of the content digest>.
 NAME_RE = re.compile(r"^agentctl-(?P<stamp>\d{8}T\d{6}Z)-n(?P<items>\d+)-d(?P<digest>[0-9a-f]{16})$")
@@ -48,10 +58,7 @@ _IMMUTABLE = ("policy#", "manifest#")
 
 
 def scan_items(dynamodb: Any, table: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    for page in dynamodb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
-        items.extend(page.get("Items", []))
-    return sorted(items, key=lambda item: item[KEY]["S"])
+    return PolicyStore(dynamodb, table).all_items()
 
 
 def _canonical(value: Any) -> str:
@@ -379,8 +386,32 @@ def _limits(item: dict[str, Any] | None) -> dict[str, Any] | None:
     return {k: v for k, v in item.items() if k not in (KEY, "updated_at")}
 
 
-def _manifest_number(key: str) -> int:
-    return int(key.split("#", 1)[1])
+def _immutable_differences(
+    restored: dict[str, dict[str, Any]], live: dict[str, dict[str, Any]]
+) -> tuple[list[str], list[str]]:
+    """(restored immutable items missing from the live table, those present there with other content)."""
+    copy, conflicts = [], []
+    for key, item in restored.items():
+        if not key.startswith(_IMMUTABLE):
+            continue
+        if key not in live:
+            copy.append(key)
+        elif _canonical(live[key]) != _canonical(item):
+            conflicts.append(key)
+    return sorted(copy), sorted(conflicts)
+
+
+def _action(
+    live_items: dict[str, Any], live: Config, restored: Config, same_policies: bool, conflicts: list[str]
+) -> tuple[str, int | None]:
+    """What makes the restored set live: the backup's own pointer back (the live table lost its pointer and
+    holds nothing newer), nothing (it is live already), or a new version above every version there is."""
+    highest_live = max((n for n in map(manifest_number, live_items) if n is not None), default=0)
+    if POLICYSET_KEY not in live_items and highest_live <= restored.version and restored.manifest_key not in conflicts:
+        return "restore-pointer", None
+    if same_policies and POLICYSET_KEY in live_items:
+        return "none", None
+    return "new-version", max(live.version, highest_live, restored.version) + 1
 
 
 def plan_switch_over(dynamodb: Any, names: Names, restored: Restored) -> SwitchOver:
@@ -399,35 +430,11 @@ def plan_switch_over(dynamodb: Any, names: Names, restored: Restored) -> SwitchO
     except Exception:  # a pointer to a lost manifest: treat the live set as empty
         live_policies = {}
     restored_policies = restored_store.manifest(restored_config.version)
-
-    copy, conflicts = [], []
-    for key, item in restored_items.items():
-        if not key.startswith(_IMMUTABLE):
-            continue
-        if key not in live_items:
-            copy.append(key)
-        elif _canonical(live_items[key]) != _canonical(item):
-            conflicts.append(key)
-
+    copy, conflicts = _immutable_differences(restored_items, live_items)
     live_limits, restored_limits = _limits(live_items.get(LIMITS_KEY)), _limits(restored_items.get(LIMITS_KEY))
-    limits_change = (
-        {"live": live_limits, "restored": restored_limits}
-        if restored_limits is not None and live_limits != restored_limits
-        else None
+    action, new_version = _action(
+        live_items, live_config, restored_config, live_policies == restored_policies, conflicts
     )
-    restored_manifest_key = f"manifest#{restored_config.version}"
-    highest_live = max((_manifest_number(k) for k in live_items if k.startswith("manifest#")), default=0)
-    if (
-        POLICYSET_KEY not in live_items
-        and highest_live <= restored_config.version
-        and restored_manifest_key not in conflicts
-    ):
-        action, new_version = "restore-pointer", None
-    elif live_policies == restored_policies and POLICYSET_KEY in live_items:
-        action, new_version = "none", None
-    else:
-        action = "new-version"
-        new_version = max(live_config.version, highest_live, restored_config.version) + 1
     return SwitchOver(
         live_table=live_table,
         restored_table=restored.table,
@@ -436,110 +443,56 @@ def plan_switch_over(dynamodb: Any, names: Names, restored: Restored) -> SwitchO
         live_policies=live_policies,
         restored_version=restored_config.version,
         restored_policies=restored_policies,
-        limits_change=limits_change,
-        copy=sorted(copy),
-        conflicts=sorted(conflicts),
+        limits_change=(
+            {"live": live_limits, "restored": restored_limits}
+            if restored_limits is not None and live_limits != restored_limits
+            else None
+        ),
+        copy=copy,
+        conflicts=conflicts,
         action=action,
         new_version=new_version,
         items=restored_items,
     )
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def switch_over(dynamodb: Any, names: Names, plan: SwitchOver, progress: Progress) -> dict[str, Any]:
+def switch_over(store: PolicyStore, plan: SwitchOver, progress: Progress) -> dict[str, Any]:
     """Carry out the plan (see the module's docstring), then check that the live table serves the restored set."""
-    table = plan.live_table
-    copied, kept = [], list(plan.conflicts)
-    for key in plan.copy:
-        try:
-            dynamodb.put_item(TableName=table, Item=plan.items[key], ConditionExpression=f"attribute_not_exists({KEY})")
-            copied.append(key)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            kept.append(key)  # written meanwhile (a rerun, or another writer): the live item stays
+    copied, present = store.put_missing(plan.items[key] for key in plan.copy)
     if copied:
-        progress(f"copied {len(copied)} immutable item(s) back into {table}")
+        progress(f"copied {len(copied)} immutable item(s) back into {store.table}")
+    limits = plan.items[LIMITS_KEY] if plan.limits_change else None
+    try:
+        if plan.action == "restore-pointer":
+            store.restore_pointer(plan.items[POLICYSET_KEY], limits)
+        elif plan.action == "new-version":
+            store.publish(
+                plan.restored_policies,
+                expected=plan.live_version,
+                version=plan.new_version,
+                restored_from=plan.backup_arn,
+                restored_version=plan.restored_version,
+                limits_item=limits,
+            )
+        elif limits is not None:
+            store.put_limits_item(limits)
+    except ConcurrentChangeError as exc:
+        raise OpsError(
+            "the live policy set changed during the switch-over; nothing was switched (the copied items "
+            "are unreferenced and harmless): run the restore's switch-over again"
+        ) from exc
+    if plan.action != "none" or limits is not None:
+        progress(f"switched {store.table} to the restored policy set ({plan.action})")
 
-    writes: list[dict[str, Any]] = []
-    if plan.action == "restore-pointer":
-        writes.append(
-            {
-                "Put": {
-                    "TableName": table,
-                    "Item": plan.items[POLICYSET_KEY],
-                    "ConditionExpression": f"attribute_not_exists({KEY})",
-                }
-            }
-        )
-    elif plan.action == "new-version":
-        assert plan.new_version is not None
-        manifest_key = f"manifest#{plan.new_version}"
-        condition = (
-            {"ConditionExpression": f"attribute_not_exists({KEY})"}
-            if plan.live_version == 0
-            else {
-                "ConditionExpression": "version = :expected",
-                "ExpressionAttributeValues": {":expected": {"N": str(plan.live_version)}},
-            }
-        )
-        writes.append(
-            {
-                "Put": {
-                    "TableName": table,
-                    "Item": {
-                        KEY: {"S": manifest_key},
-                        "policies": {"M": {k: {"S": v} for k, v in plan.restored_policies.items()}},
-                        "created_at": {"S": _now()},
-                        "restored_from": {"S": plan.backup_arn},
-                        "restored_version": {"N": str(plan.restored_version)},
-                    },
-                    "ConditionExpression": f"attribute_not_exists({KEY})",
-                }
-            }
-        )
-        writes.append(
-            {
-                "Put": {
-                    "TableName": table,
-                    "Item": {
-                        KEY: {"S": POLICYSET_KEY},
-                        "version": {"N": str(plan.new_version)},
-                        "manifest_key": {"S": manifest_key},
-                        "updated_at": {"S": _now()},
-                        "restored_from": {"S": plan.backup_arn},
-                    },
-                    **condition,
-                }
-            }
-        )
-    if plan.limits_change:
-        writes.append({"Put": {"TableName": table, "Item": plan.items[LIMITS_KEY]}})
-    if writes:
-        try:
-            dynamodb.transact_write_items(TransactItems=writes)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "TransactionCanceledException":
-                raise OpsError(
-                    "the live policy set changed during the switch-over; nothing was switched (the copied items "
-                    "are unreferenced and harmless): run the restore's switch-over again"
-                ) from exc
-            raise
-        progress(f"switched {table} to the restored policy set ({plan.action})")
-
-    version, policies = PolicyStore(dynamodb, table).current()
-    live_map = PolicyStore(dynamodb, table).manifest(version)
-    if live_map != plan.restored_policies:
+    version, policies = store.current()
+    if store.manifest(version) != plan.restored_policies:
         raise Unhealthy(f"after the switch-over the live policy set (version {version}) differs from the backup's")
     return {
         "action": plan.action,
         "live_version": version,
         "policies": [p.policy_id for p in policies],
         "copied": copied,
-        "kept": kept,
+        "kept": [*plan.conflicts, *present],  # written meanwhile (a rerun, or another writer): the live item stays
         "limits_restored": bool(plan.limits_change),
     }
 
@@ -553,3 +506,99 @@ def drop_restored(dynamodb: Any, names: Names, table: str) -> None:
     """Delete a table that `backup restore` restored into (refuses any other table)."""
     check_restored_copy(names, table)
     dynamodb.delete_table(TableName=table)
+
+
+# --- the restore, as `backup restore` runs it ---------------------------------------------------------------
+
+
+@dataclass
+class RestoreJob:
+    """Restore a backup into a new table and verify it (nothing live changes), then, if asked, switch over.
+
+    `restore` runs the first part and plans the switch-over; the caller confirms `needs_confirmation` before
+    `finish`. `report` grows as the job goes (also when it stops), and `say` gets one line per milestone.
+    """
+
+    dynamodb: Any
+    names: Names
+    backup: BackupInfo
+    table: str
+    switch: bool
+    keep_restored: bool
+    say: Callable[[str], None]
+    progress: Progress
+    report: dict[str, Any] = field(default_factory=lambda: {"restore": None, "switch_over": None})
+    plan: SwitchOver | None = None
+
+    def restore(self, timeout: float) -> Restored:
+        """Restore and verify; Unhealthy when the restored table does not match the backup (it is kept)."""
+        restored = restore(self.dynamodb, self.names, self.backup, self.table, timeout, self.progress)
+        self.report["restore"] = restored.to_dict()
+        self.say(
+            f"restored {self.backup.name} into {self.table}: {restored.items} items, digest {restored.digest[:16]}, "
+            f"policy-set version {restored.policy_set_version}"
+        )
+        if not restored.verified:
+            raise Unhealthy(
+                f"the restored table {self.table} does not match the backup: {'; '.join(restored.problems)}. "
+                "Nothing was switched; the table is kept for inspection"
+            )
+        expected = f"{restored.expected_items} recorded" if restored.expected_items is not None else "no count recorded"
+        digest_note = "digest matches" if restored.expected_digest else "no digest recorded (not an agentctl backup)"
+        self.say(f"verified: {restored.items} items ({expected}), {digest_note}, the policy set loads")
+        if self.switch:
+            self.plan = plan_switch_over(self.dynamodb, self.names, restored)
+            for line in self.plan.summary():
+                self.say(line)
+            self.report["switch_over"] = {"plan": self.plan.to_dict(), "result": None}
+        return restored
+
+    @property
+    def needs_confirmation(self) -> bool:
+        """The switch-over changes the live table."""
+        return self.plan is not None and (self.plan.action != "none" or bool(self.plan.copy))
+
+    def finish(self) -> dict[str, Any]:
+        """Switch over (when planned and needed), wait until it is live, and delete the copy unless kept."""
+        if self.plan is None:
+            self.say(
+                f"not switched over (--no-switch-over); `agentctl backup drop-restored {self.table}` deletes the copy"
+            )
+            return self.report
+        if self.needs_confirmation:
+            result = switch_over(PolicyStore(self.dynamodb, self.names.policies_table), self.plan, self.progress)
+            wait_until_live()  # Governance instances pick the restored set up within a second
+            self.report["switch_over"]["result"] = result
+            self.say(
+                f"switched over: live policy-set version {result['live_version']} ({len(result['policies'])} policies)"
+            )
+        if not self.keep_restored:
+            drop_restored(self.dynamodb, self.names, self.table)
+            self.say(f"deleted the restored copy {self.table}")
+        return self.report
+
+
+def plan_restore(
+    dynamodb: Any,
+    names: Names,
+    ref: str,
+    target_table: str | None,
+    *,
+    switch: bool,
+    keep_restored: bool,
+    prod: tuple[bool, bool],
+    say: Callable[[str], None],
+    progress: Progress,
+) -> RestoreJob:
+    """Which backup, into which new table. Refused: a table that is not a restored copy's name, and a
+    switch-over of prod unless allowed (`prod`: is it prod, is it allowed)."""
+    is_prod, prod_allowed = prod
+    if switch and is_prod and not prod_allowed:
+        raise Refused(
+            "refusing to switch prod over without --allow-prod (or restore and verify only: --no-switch-over)"
+        )
+    if target_table is not None:
+        check_restored_copy(names, target_table)
+    backup = resolve(dynamodb, names, ref)
+    table = target_table or restored_table_name(names, datetime.now(UTC))
+    return RestoreJob(dynamodb, names, backup, table, switch, keep_restored, say, progress)

@@ -9,7 +9,6 @@ from typing import Any
 
 import requests
 
-from agent_runtime import aws
 from agent_runtime.keys import read_secret_versions
 from agent_runtime.names import Names
 from agent_runtime.sigv4 import Credential, sign
@@ -40,17 +39,19 @@ def stored_credential(sm: Any, names: Names, principal: str) -> Credential:
 def dispatch(
     url: str,
     credential: Credential,
+    region: str,
     intent: str,
     context: dict[str, Any],
     correlation_id: str | None = None,
     timeout: float = 30.0,
 ) -> DispatchResult:
+    """POST /dispatch signed for `region` (the credential scope Orbit checks)."""
     body = json.dumps({"intent": intent, "context": context}).encode()
     endpoint = url.rstrip("/") + "/dispatch"
     headers = {"Content-Type": "application/json"}
     if correlation_id:
         headers["X-Correlation-ID"] = correlation_id
-    signed = sign("POST", endpoint, body, credential, service=CLIENT_SERVICE, region=aws.region(), headers=headers)
+    signed = sign("POST", endpoint, body, credential, service=CLIENT_SERVICE, region=region, headers=headers)
     started = time.perf_counter()
     try:
         response = requests.post(endpoint, data=body, headers=signed, timeout=timeout)

@@ -9,6 +9,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from agent_runtime.names import Names
 from agentctl.ops.errors import OpsError, Refused
 from agentctl.ops.waiting import Progress, wait_for
@@ -146,8 +148,14 @@ class ServiceState:
 
 
 def describe(ecs: Any, names: Names, services: tuple[str, ...] = SERVICES) -> dict[str, ServiceState | None]:
-    """The state of each service (None for a service that does not exist)."""
-    response = ecs.describe_services(cluster=names.cluster, services=[names.service(s) for s in services])
+    """The state of each service (None for a service that does not exist, in a cluster that may not exist yet:
+    a fresh account before its first deploy)."""
+    try:
+        response = ecs.describe_services(cluster=names.cluster, services=[names.service(s) for s in services])
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ClusterNotFoundException":
+            raise
+        return dict.fromkeys(services)
     found = {item["serviceName"]: item for item in response.get("services", []) if item.get("status") != "INACTIVE"}
     return {
         service: ServiceState.from_api(service, found[names.service(service)])
@@ -242,14 +250,18 @@ def wait_count(ecs: Any, names: Names, service: str, count: int, timeout: float,
 # --- scaling ----------------------------------------------------------------------------------------------
 
 
-def scaling_range(aas: Any, names: Names, service: str) -> tuple[int, int] | None:
-    """(min, max) of the service's Application Auto Scaling target, or None when it has none."""
+def scalable_target(aas: Any, names: Names, service: str) -> dict[str, Any] | None:
+    """The service's Application Auto Scaling target, or None when it has none."""
     targets = aas.describe_scalable_targets(
         ServiceNamespace="ecs", ResourceIds=[f"service/{names.cluster}/{names.service(service)}"]
     ).get("ScalableTargets", [])
-    if not targets:
-        return None
-    return int(targets[0]["MinCapacity"]), int(targets[0]["MaxCapacity"])
+    return targets[0] if targets else None
+
+
+def scaling_range(aas: Any, names: Names, service: str) -> tuple[int, int] | None:
+    """(min, max) of the service's autoscaling target, or None when it has none."""
+    target = scalable_target(aas, names, service)
+    return None if target is None else (int(target["MinCapacity"]), int(target["MaxCapacity"]))
 
 
 def widen_scaling_range(aas: Any, names: Names, service: str, low: int, high: int) -> None:

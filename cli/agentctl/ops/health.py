@@ -1,4 +1,8 @@
-"""Health checks: one result per component, each a real call (HTTP health, a governance decision, AWS)."""
+"""Health checks: one result per component, each a real call (HTTP health, a governance decision, AWS).
+
+The checks of an AWS environment are composed here; the local stack composes its own from the same pieces
+(agentctl.local.platform).
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,11 @@ from typing import Any
 
 import requests
 
-from agent_runtime import aws
 from agent_runtime.names import Names
 from agent_runtime.tables import table_definitions
-from agentctl.local.stack import LocalStack, program_states
 from agentctl.ops import ecs as ecs_ops
 from agentctl.ops import governance_fn
+from agentctl.ops.platform import AwsClients
 
 
 @dataclass
@@ -30,7 +33,7 @@ class Check:
         return asdict(self)
 
 
-def _timed(component: str, probe: Callable[[], tuple[bool, str]]) -> Check:
+def timed(component: str, probe: Callable[[], tuple[bool, str]]) -> Check:
     started = time.perf_counter()
     try:
         healthy, detail = probe()
@@ -46,7 +49,7 @@ def http_health(url: str) -> tuple[bool, str]:
     return healthy, f"{url} {body.get('status', response.status_code)} (version {body.get('version', '?')})"
 
 
-def governance_invocation(names: Names, function: str | None = None) -> tuple[bool, str]:
+def governance_invocation(clients: AwsClients, names: Names) -> tuple[bool, str]:
     """A real decision through the Lambda Invoke API; any answered decision means Governance works."""
     event = {
         "principal": "agentctl-health",
@@ -56,8 +59,8 @@ def governance_invocation(names: Names, function: str | None = None) -> tuple[bo
         "correlation_id": f"health-{int(time.time())}",
         "request_digest": hashlib.sha256(b"agentctl health").hexdigest(),
     }
-    response = aws.client("lambda", read_timeout=10, max_attempts=1).invoke(
-        FunctionName=function or names.governance_function,
+    response = clients.invoker.invoke(
+        FunctionName=names.governance_function,
         Qualifier=names.governance_alias,
         Payload=json.dumps(event).encode(),
     )
@@ -71,46 +74,12 @@ def governance_invocation(names: Names, function: str | None = None) -> tuple[bo
     )
 
 
-def policies_table(names: Names) -> tuple[bool, str]:
-    table = aws.client("dynamodb").describe_table(TableName=names.policies_table)["Table"]
-    return table["TableStatus"] == "ACTIVE", f"{names.policies_table} {table['TableStatus']}"
-
-
-def local_checks(stack: LocalStack) -> list[Check]:
-    states = {p["name"]: p for p in program_states(stack)}
-    checks = []
-    for program in stack.programs:
-        state = states.get(program, {}).get("state", "NOT RUNNING")
-        checks.append(
-            Check(
-                f"process {program}",
-                state == "RUNNING",
-                f"{state} {states.get(program, {}).get('description', '')}".strip(),
-            )
-        )
-    if not stack.external_endpoint:
-        checks.append(
-            _timed(
-                "AWS emulator",
-                lambda: (
-                    isinstance(aws.client("dynamodb", max_attempts=1).list_tables()["TableNames"], list),
-                    stack.endpoint,
-                ),
-            )
-        )
-    checks.append(_timed("DynamoDB policies table", lambda: policies_table(stack.names)))
-    checks.append(_timed("Governance Lambda", lambda: governance_invocation(stack.names)))
-    checks.append(_timed("Axon service", lambda: http_health(stack.url("axon"))))
-    checks.append(_timed("Orbit service", lambda: http_health(stack.url("orbit"))))
-    return checks
+def table_status(dynamodb: Any, table: str) -> tuple[bool, str]:
+    description = dynamodb.describe_table(TableName=table)["Table"]
+    return description["TableStatus"] == "ACTIVE", f"{table} {description['TableStatus']}"
 
 
 # --- AWS environments -------------------------------------------------------------------------------------
-
-
-def table_status(table: str, dynamodb: Any = None) -> tuple[bool, str]:
-    description = (dynamodb or aws.client("dynamodb")).describe_table(TableName=table)["Table"]
-    return description["TableStatus"] == "ACTIVE", f"{table} {description['TableStatus']}"
 
 
 def ecs_service(names: Names, service: str, describe: Callable[[], dict[str, Any]]) -> tuple[bool, str]:
@@ -142,8 +111,8 @@ def target_health(elbv2: Any, target_groups: list[str]) -> tuple[bool, str]:
     return healthy > 0 and counts.get("unhealthy", 0) == 0, detail
 
 
-def governance_state(names: Names, lam: Any = None) -> tuple[bool, str]:
-    info = governance_fn.state(lam or aws.client("lambda"), names)
+def governance_state(lam: Any, names: Names) -> tuple[bool, str]:
+    info = governance_fn.state(lam, names)
     healthy = info["state"] == "Active" and info["last_update_status"] in ("Successful", None)
     reason = f": {info['state_reason']}" if info.get("state_reason") and not healthy else ""
     return healthy, (
@@ -152,36 +121,30 @@ def governance_state(names: Names, lam: Any = None) -> tuple[bool, str]:
     )
 
 
-def aws_checks(names: Names) -> list[Check]:
+def aws_checks(clients: AwsClients, names: Names) -> list[Check]:
     """The environment's health from the AWS APIs: ECS, the load balancer, the Lambda (a real call), DynamoDB."""
-    cache: dict[str, Any] = {}
-
-    def client(service: str) -> Any:
-        """One client per service for the whole round of checks (building a client is the slow part)."""
-        if service not in cache:
-            cache[service] = aws.client(service)
-        return cache[service]
+    described: dict[str, Any] = {}
 
     def services() -> dict[str, Any]:
-        if "services" not in cache:
-            cache["services"] = ecs_ops.describe(client("ecs"), names)
-        return cache["services"]
-
-    checks = [
-        _timed("Axon service", lambda: ecs_service(names, "axon", services)),
-        _timed("Orbit service", lambda: ecs_service(names, "orbit", services)),
-    ]
+        """ECS is described once for the round of checks."""
+        if not described:
+            described.update(ecs_ops.describe(clients.ecs, names))
+        return described
 
     def orbit_targets() -> tuple[bool, str]:
         orbit = services()["orbit"]
         if orbit is None:
             return False, f"service {names.service('orbit')} not found"
-        return target_health(client("elbv2"), orbit.target_group_arns)
+        return target_health(clients.elbv2, orbit.target_group_arns)
 
-    checks.append(_timed("Orbit load balancer targets", orbit_targets))
-    checks.append(_timed("Governance Lambda", lambda: governance_state(names, client("lambda"))))
-    checks.append(_timed("Governance invocation", lambda: governance_invocation(names)))
+    checks = [
+        timed("Axon service", lambda: ecs_service(names, "axon", services)),
+        timed("Orbit service", lambda: ecs_service(names, "orbit", services)),
+        timed("Orbit load balancer targets", orbit_targets),
+        timed("Governance Lambda", lambda: governance_state(clients.lambda_, names)),
+        timed("Governance invocation", lambda: governance_invocation(clients, names)),
+    ]
     for definition in table_definitions(names):
         table = definition["TableName"]
-        checks.append(_timed(f"DynamoDB {table}", lambda table=table: table_status(table, client("dynamodb"))))
+        checks.append(timed(f"DynamoDB {table}", lambda table=table: table_status(clients.dynamodb, table)))
     return checks

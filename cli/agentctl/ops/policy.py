@@ -10,6 +10,8 @@ from typing import Any
 
 import yaml
 
+from agentctl.ops import files
+from agentctl.ops.errors import Refused
 from governance.evaluate import DecisionRequest, evaluate
 from governance.policies import CompiledPolicySet, Policy, PolicyError, PolicyProblem, load_policy_path, validate
 from governance.rate_limits import RateLimitResult
@@ -21,16 +23,24 @@ _UNLIMITED = RateLimitResult(True, 1, 1, 0, "global")
 
 
 def load_and_validate(path: Path, schema: Path = DEFAULT_SCHEMA) -> tuple[list[Policy], list[PolicyProblem]]:
-    """Parse every policy under `path` and type-check it; problems carry file, line, policy and reason."""
+    """Parse every policy under `path` and type-check it; problems carry file, line, policy and reason.
+    Refused when a file is not one agentctl reads (agentctl.ops.files)."""
+    files.check_policy_files(path)
     try:
         policies = load_policy_path(path)
     except PolicyError as exc:
         return [], exc.problems
     try:
-        schema_text = schema.read_text(encoding="utf-8")
+        schema_text = files.read_text(schema)
     except OSError as exc:
         return policies, [PolicyProblem(str(schema), 0, None, f"cannot read the schema: {exc.strerror}")]
     return policies, validate(policies, schema_text)
+
+
+def require_policies(policies: list[Policy], path: Path) -> None:
+    """A push of nothing is refused: it would store no change, or with --replace remove every policy."""
+    if not policies:
+        raise Refused(f"no policy in {path}: nothing was stored (a .cedar file needs at least one policy)")
 
 
 def wait_until_live() -> None:
@@ -85,17 +95,27 @@ class CaseFile:
 def load_cases(path: Path) -> CaseFile:
     """A YAML file: `policies:` (a folder or file, relative to the YAML file) and `cases:` (a list)."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(files.read_text(path))
     except OSError as exc:
         raise CasesError(f"cannot read {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise CasesError(f"{path} is not UTF-8 text") from exc
     except yaml.YAMLError as exc:
-        raise CasesError(f"{path} is not valid YAML: {exc}") from exc
+        raise CasesError(f"{path} is not valid YAML: {_yaml_problem(exc)}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("cases"), list) or not data["cases"]:
         raise CasesError(f"{path} must be a mapping with a non-empty `cases:` list")
     policies = data.get("policies", ".")
     if not isinstance(policies, str):
         raise CasesError(f"{path}: `policies:` must be a path")
     return CaseFile((path.parent / policies).resolve(), data["cases"])
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """What is wrong and where, without PyYAML's excerpt of the text (only the named file's place is said)."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        return f"{exc.problem} (line {mark.line + 1}, column {mark.column + 1})"
+    return type(exc).__name__
 
 
 def _request(case: dict[str, Any]) -> tuple[DecisionRequest, datetime]:

@@ -7,12 +7,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from agent_runtime.names import Names
 from agentctl.ops import ecs as ecs_ops
 from agentctl.ops import governance_fn
 from agentctl.ops.errors import Unhealthy
 from agentctl.ops.health import governance_invocation
-from agentctl.ops.waiting import Progress
+from agentctl.ops.platform import Platform
 
 SERVICES = ("orbit", "axon", "governance")
 DEFAULT_TIMEOUT = 600.0
@@ -33,10 +32,11 @@ class RollbackPlan:
         return asdict(self)
 
 
-def plan(clients: dict[str, Any], names: Names, service: str, to_revision: int | None) -> RollbackPlan:
+def plan(platform: Platform, service: str, to_revision: int | None) -> RollbackPlan:
     """What a rollback would change; raises Refused when there is nothing to roll back to."""
+    clients, names = platform.clients, platform.names
     if service == "governance":
-        lam = clients["lambda"]
+        lam = clients.lambda_
         current = governance_fn.alias_version(lam, names)
         target = governance_fn.rollback_target(lam, names, current, to_revision)
         return RollbackPlan(
@@ -47,7 +47,7 @@ def plan(clients: dict[str, Any], names: Names, service: str, to_revision: int |
             current_label=f"version {current}",
             target_label=f"version {target}",
         )
-    ecs = clients["ecs"]
+    ecs = clients.ecs
     state = ecs_ops.describe_one(ecs, names, service)
     target = ecs_ops.rollback_target(ecs, names.service(service), state.task_definition, to_revision)
     notes = []
@@ -65,26 +65,19 @@ def plan(clients: dict[str, Any], names: Names, service: str, to_revision: int |
     )
 
 
-def execute(
-    clients: dict[str, Any],
-    names: Names,
-    rollback: RollbackPlan,
-    *,
-    wait: bool,
-    timeout: float,
-    progress: Progress,
-) -> dict[str, Any]:
+def execute(platform: Platform, rollback: RollbackPlan, *, wait: bool, timeout: float) -> dict[str, Any]:
     """Apply the plan and verify it. Raises Unhealthy when the change was made but does not verify."""
+    clients, names, progress = platform.clients, platform.names, platform.progress
     result: dict[str, Any] = {**rollback.to_dict(), "changed": False, "verified": False}
     if rollback.service == "governance":
-        lam = clients["lambda"]
+        lam = clients.lambda_
         governance_fn.move_alias(lam, names, rollback.target)
         result["changed"] = True
         progress(f"moved {rollback.resource} from version {rollback.current} to version {rollback.target}")
         now = governance_fn.alias_version(lam, names)
         if now != rollback.target:
             raise Unhealthy(f"the alias points at version {now} after the update, not {rollback.target}")
-        healthy, detail = governance_invocation(names)
+        healthy, detail = governance_invocation(clients, names)
         result["verification"] = detail
         if not healthy:
             raise Unhealthy(
@@ -93,7 +86,7 @@ def execute(
         result["verified"] = True
         return result
 
-    ecs = clients["ecs"]
+    ecs = clients.ecs
     ecs_ops.update_task_definition(ecs, names, rollback.service, rollback.target)
     result["changed"] = True
     progress(f"updated {rollback.resource}: {rollback.current_label} -> {rollback.target} (full ARN)")

@@ -1,7 +1,8 @@
 """What is deployed and how it runs: ECS services and their rollouts, the Lambda behind `live`, the tables.
 
 A read-only view (nothing here changes anything). Each part is read independently: a part that cannot be read
-is reported with its error instead of hiding the rest.
+is reported with its error instead of hiding the rest. The local stack reports its processes instead of ECS and
+the Lambda (agentctl.local.platform), with the same tables and policy-set parts.
 """
 
 from __future__ import annotations
@@ -10,13 +11,13 @@ from typing import Any
 
 from agent_runtime.names import Names
 from agent_runtime.tables import table_definitions
-from agentctl.local.stack import LocalStack, program_states
 from agentctl.ops import ecs as ecs_ops
 from agentctl.ops import governance_fn
+from agentctl.ops.platform import AwsClients
 from governance.store import PolicyStore
 
 
-def _safely(read: Any) -> Any:
+def safely(read: Any) -> Any:
     try:
         return read()
     except Exception as exc:  # status reports what it cannot read, it does not stop at it
@@ -108,29 +109,10 @@ def policy_set(dynamodb: Any, names: Names) -> dict[str, Any]:
     return {"version": config.version, "manifest": config.manifest_key, "limits": config.limits.to_dict()}
 
 
-def aws_status(clients: dict[str, Any], names: Names) -> dict[str, Any]:
+def aws_status(clients: AwsClients, names: Names) -> dict[str, Any]:
     return {
-        "services": _safely(lambda: services(clients["ecs"], names)),
-        "governance": _safely(lambda: governance(clients["lambda"], names)),
-        "tables": _safely(lambda: tables(clients["dynamodb"], names)),
-        "policy_set": _safely(lambda: policy_set(clients["dynamodb"], names)),
-    }
-
-
-def local_status(stack: LocalStack, dynamodb: Any) -> dict[str, Any]:
-    processes = program_states(stack)
-    up = bool(processes)
-    return {
-        "processes": processes
-        or [
-            {"name": p, "state": "NOT RUNNING", "pid": None, "description": "the stack is down"} for p in stack.programs
-        ],
-        "governance": {
-            "function": stack.names.governance_function,
-            "alias": stack.names.governance_alias,
-            "served_by": f"the local Lambda API at {stack.url('governance')} (this checkout's code, no versions)",
-        },
-        "tables": _safely(lambda: tables(dynamodb, stack.names)) if up else [],
-        "policy_set": _safely(lambda: policy_set(dynamodb, stack.names)) if up else {},
-        "state_dir": str(stack.state_dir),
+        "services": safely(lambda: services(clients.ecs, names)),
+        "governance": safely(lambda: governance(clients.lambda_, names)),
+        "tables": safely(lambda: tables(clients.dynamodb, names)),
+        "policy_set": safely(lambda: policy_set(clients.dynamodb, names)),
     }

@@ -1,25 +1,36 @@
-"""Bounded waits with progress: every long wait of agentctl goes through `wait_for`."""
+"""Bounded waits with progress: every long wait of agentctl (in AWS and in the local stack) goes through `wait_for`."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 from agentctl.ops.errors import WaitTimeout
 
-Progress = Callable[[str], None]
 #: Seconds between two polls of AWS (AGENTCTL_POLL_SECONDS overrides; the tests use a fraction of a second).
 DEFAULT_POLL_SECONDS = 5.0
 #: A "still waiting" line at least this often, so that a quiet wait does not look like a hang.
 HEARTBEAT_SECONDS = 30.0
 
 
-def poll_seconds() -> float:
-    try:
-        return max(0.05, float(os.environ.get("AGENTCTL_POLL_SECONDS", DEFAULT_POLL_SECONDS)))
-    except ValueError:
-        return DEFAULT_POLL_SECONDS
+def _silent(_: str) -> None:
+    return
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a long operation says what it is doing, and how often it polls what it waits for."""
+
+    echo: Callable[[str], None] = _silent
+    poll_seconds: float = DEFAULT_POLL_SECONDS
+
+    def __call__(self, message: str) -> None:
+        self.echo(message)
+
+    def quiet(self) -> Progress:
+        """The same polling, no lines (for short waits whose failure message says it all)."""
+        return replace(self, echo=_silent)
 
 
 def wait_for(
@@ -33,9 +44,9 @@ def wait_for(
 
     `check` returns (done, what it saw); a progress line is printed whenever what it saw changes, and a
     heartbeat line every HEARTBEAT_SECONDS otherwise. Exceptions from `check` propagate (a failed rollout is
-    not something to wait out).
+    not something to wait out). `interval` defaults to the progress's poll interval.
     """
-    interval = poll_seconds() if interval is None else interval
+    interval = progress.poll_seconds if interval is None else interval
     started = time.monotonic()
     deadline = started + timeout
     last_detail: str | None = None

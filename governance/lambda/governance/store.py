@@ -9,6 +9,9 @@ Items of the policies table (hash key `policy_id`):
 A change writes the new policy items (invisible until referenced), then in one transaction the next
 manifest and the `policyset` pointer, conditional on the version it started from. So every reader sees a
 whole version or the one before, and an old version can be read back to explain an old decision.
+
+This class is the only writer of the table: a policy push (`commit`), the limits, and a backup's switch-over
+(agentctl.ops.backup plans it and calls `put_missing`, `publish` and `restore_pointer`) all go through it.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from botocore.exceptions import ClientError
 
 from governance.policies import Policy
 
+#: The table's hash key.
+KEY = "policy_id"
 POLICYSET_KEY = "policyset"
 #: How long a warm Governance instance reuses the configuration it read (policy-set version and limits). A change
 #: is in force on every instance this long after it is written; agentctl waits that long before saying "live".
@@ -78,6 +83,16 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def _manifest_key(version: int) -> str:
+    return f"manifest#{version}"
+
+
+def manifest_number(key: str) -> int | None:
+    """N of a `manifest#N` key (None for any other key)."""
+    prefix, _, number = key.partition("#")
+    return int(number) if prefix == "manifest" and number.isdigit() else None
+
+
 def _policy_item_key(policy: Policy) -> str:
     return f"policy#{policy.policy_id}#{policy.digest}"
 
@@ -110,14 +125,14 @@ class PolicyStore:
         response = self.dynamodb.batch_get_item(
             RequestItems={
                 self.table: {
-                    "Keys": [{"policy_id": {"S": POLICYSET_KEY}}, {"policy_id": {"S": LIMITS_KEY}}],
+                    "Keys": [{KEY: {"S": POLICYSET_KEY}}, {KEY: {"S": LIMITS_KEY}}],
                     "ConsistentRead": True,
                 }
             }
         )
         if response.get("UnprocessedKeys"):
             raise StoreError("DynamoDB did not return the governance configuration")
-        items = {i["policy_id"]["S"]: i for i in response["Responses"].get(self.table, [])}
+        items = {i[KEY]["S"]: i for i in response["Responses"].get(self.table, [])}
         pointer = items.get(POLICYSET_KEY)
         return Config(
             version=int(pointer["version"]["N"]) if pointer else 0,
@@ -126,15 +141,13 @@ class PolicyStore:
         )
 
     def _get(self, key: str) -> dict[str, Any] | None:
-        return self.dynamodb.get_item(TableName=self.table, Key={"policy_id": {"S": key}}, ConsistentRead=True).get(
-            "Item"
-        )
+        return self.dynamodb.get_item(TableName=self.table, Key={KEY: {"S": key}}, ConsistentRead=True).get("Item")
 
     def manifest(self, version: int) -> dict[str, str]:
         """Policy id -> policy item key of a version (0 is the empty set)."""
         if version == 0:
             return {}
-        item = self._get(f"manifest#{version}")
+        item = self._get(_manifest_key(version))
         if item is None:
             raise StoreError(f"policy-set version {version} does not exist")
         return {k: v["S"] for k, v in item["policies"]["M"].items()}
@@ -151,7 +164,7 @@ class PolicyStore:
         keys = sorted(set(keys))
         items: list[dict[str, Any]] = []
         for start in range(0, len(keys), _MAX_BATCH_GET):
-            pending: list[dict[str, Any]] = [{"policy_id": {"S": k}} for k in keys[start : start + _MAX_BATCH_GET]]
+            pending: list[dict[str, Any]] = [{KEY: {"S": k}} for k in keys[start : start + _MAX_BATCH_GET]]
             while pending:
                 response = self.dynamodb.batch_get_item(
                     RequestItems={self.table: {"Keys": pending, "ConsistentRead": True}}
@@ -164,6 +177,13 @@ class PolicyStore:
         version = self.read_config().version
         return version, self.load(version)
 
+    def all_items(self) -> list[dict[str, Any]]:
+        """Every item of the table as DynamoDB holds it, in key order (backups verify and copy these)."""
+        items: list[dict[str, Any]] = []
+        for page in self.dynamodb.get_paginator("scan").paginate(TableName=self.table, ConsistentRead=True):
+            items.extend(page.get("Items", []))
+        return sorted(items, key=lambda item: item[KEY]["S"])
+
     # --- writing ------------------------------------------------------------------------------------------
 
     def commit(
@@ -172,79 +192,113 @@ class PolicyStore:
         """Apply a change as one new version. Returns (version, changed); no change makes no version."""
         upserts = list(upserts)
         config = self.read_config()
-        manifest = {} if replace else self.manifest(config.version)
-        new_manifest = dict(manifest)
+        manifest = self.manifest(config.version)
+        new_manifest = {} if replace else dict(manifest)
         for policy_id in deletes:
             if policy_id not in new_manifest:
                 raise StoreError(f"no policy with id {policy_id!r}")
             del new_manifest[policy_id]
         for policy in upserts:
             new_manifest[policy.policy_id] = _policy_item_key(policy)
-        if new_manifest == self.manifest(config.version):
+        if new_manifest == manifest:
             return config.version, False
+        self.put_missing(_policy_to_item(policy) for policy in upserts)
+        return self.publish(new_manifest, expected=config.version), True
 
-        for policy in upserts:
-            self._put_policy(policy)
-        new_version = config.version + 1
-        pointer_condition = (
-            {"ConditionExpression": "attribute_not_exists(policy_id)"}
-            if config.version == 0
+    def put_missing(self, items: Iterable[dict[str, Any]]) -> tuple[list[str], list[str]]:
+        """Write each item unless an item with its key exists already (immutable items are never overwritten).
+        Returns (the keys written, the keys that were there)."""
+        written, present = [], []
+        for item in items:
+            key = item[KEY]["S"]
+            try:
+                self.dynamodb.put_item(
+                    TableName=self.table, Item=item, ConditionExpression=f"attribute_not_exists({KEY})"
+                )
+                written.append(key)
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+                present.append(key)
+        return written, present
+
+    def publish(
+        self,
+        manifest: dict[str, str],
+        *,
+        expected: int,
+        version: int | None = None,
+        restored_from: str | None = None,
+        restored_version: int | None = None,
+        limits_item: dict[str, Any] | None = None,
+    ) -> int:
+        """Make `manifest` (policy id -> policy item key, every item written already) the live policy set.
+
+        One transaction writes the manifest as version `version` (default expected + 1; never over an existing
+        manifest) and moves the pointer to it, conditional on the live version still being `expected` (0: no
+        pointer yet). A restore records where the set came from, and may put its `limits_item` back in the same
+        transaction. ConcurrentChangeError when the condition fails: then nothing was written.
+        """
+        version = expected + 1 if version is None else version
+        manifest_item: dict[str, Any] = {
+            KEY: {"S": _manifest_key(version)},
+            "policies": {"M": {k: {"S": v} for k, v in manifest.items()}},
+            "created_at": {"S": _now()},
+        }
+        pointer: dict[str, Any] = {
+            KEY: {"S": POLICYSET_KEY},
+            "version": {"N": str(version)},
+            "manifest_key": {"S": _manifest_key(version)},
+            "updated_at": {"S": _now()},
+        }
+        if restored_from is not None:
+            manifest_item["restored_from"] = pointer["restored_from"] = {"S": restored_from}
+        if restored_version is not None:
+            manifest_item["restored_version"] = {"N": str(restored_version)}
+        condition = (
+            {"ConditionExpression": f"attribute_not_exists({KEY})"}
+            if expected == 0
             else {
                 "ConditionExpression": "version = :expected",
-                "ExpressionAttributeValues": {":expected": {"N": str(config.version)}},
+                "ExpressionAttributeValues": {":expected": {"N": str(expected)}},
             }
         )
+        writes = [
+            self._put(manifest_item, {"ConditionExpression": f"attribute_not_exists({KEY})"}),
+            self._put(pointer, condition),
+        ]
+        self._transact(writes, limits_item)
+        return version
+
+    def restore_pointer(self, pointer: dict[str, Any], limits_item: dict[str, Any] | None = None) -> None:
+        """Write a backup's `policyset` pointer back as it was, conditional on the table having none (a table
+        that lost its pointer); the backup's `limits_item` may go back in the same transaction."""
+        self._transact([self._put(pointer, {"ConditionExpression": f"attribute_not_exists({KEY})"})], limits_item)
+
+    def put_limits_item(self, limits_item: dict[str, Any]) -> None:
+        """Put a backup's `limits` item back as it was."""
+        self._transact([], limits_item)
+
+    def _put(self, item: dict[str, Any], condition: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {"Put": {"TableName": self.table, "Item": item, **(condition or {})}}
+
+    def _transact(self, writes: list[dict[str, Any]], limits_item: dict[str, Any] | None) -> None:
+        if limits_item is not None:
+            if limits_item[KEY]["S"] != LIMITS_KEY:
+                raise StoreError(f"not a limits item: {limits_item[KEY]['S']}")
+            writes = [*writes, self._put(limits_item)]
         try:
-            self.dynamodb.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self.table,
-                            "Item": {
-                                "policy_id": {"S": f"manifest#{new_version}"},
-                                "policies": {"M": {k: {"S": v} for k, v in new_manifest.items()}},
-                                "created_at": {"S": _now()},
-                            },
-                            "ConditionExpression": "attribute_not_exists(policy_id)",
-                        }
-                    },
-                    {
-                        "Put": {
-                            "TableName": self.table,
-                            "Item": {
-                                "policy_id": {"S": POLICYSET_KEY},
-                                "version": {"N": str(new_version)},
-                                "manifest_key": {"S": f"manifest#{new_version}"},
-                                "updated_at": {"S": _now()},
-                            },
-                            **pointer_condition,
-                        }
-                    },
-                ]
-            )
+            self.dynamodb.transact_write_items(TransactItems=writes)
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "TransactionCanceledException":
                 raise ConcurrentChangeError(
                     "the policy set changed while this change was being written; nothing was stored, retry"
                 ) from exc
             raise
-        return new_version, True
-
-    def _put_policy(self, policy: Policy) -> None:
-        """Write a policy item unless it exists: items are immutable, so its `created_at` stays the time this text
-        was first stored (a shadow policy's age is counted from it)."""
-        try:
-            self.dynamodb.put_item(
-                TableName=self.table,
-                Item=_policy_to_item(policy),
-                ConditionExpression="attribute_not_exists(policy_id)",
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
 
     def first_stored(self, policies: Iterable[Policy]) -> dict[str, datetime]:
-        """Policy id -> when its exact text was first stored, for those of `policies` the store holds."""
+        """Policy id -> when its exact text was first stored (`put_missing` never rewrites an item, so its
+        `created_at` is that time), for those of `policies` the store holds."""
         items = self._get_many(_policy_item_key(p) for p in policies)
         return {item["id"]["S"]: datetime.fromisoformat(item["created_at"]["S"]) for item in items}
 
@@ -259,7 +313,7 @@ class PolicyStore:
             revision = int(item["revision"]["N"]) if item and "revision" in item else 0
             limits = change(_limits_from_item(item))
             condition: dict[str, Any] = (
-                {"ConditionExpression": "attribute_not_exists(policy_id)"}
+                {"ConditionExpression": f"attribute_not_exists({KEY})"}
                 if item is None
                 else {
                     "ConditionExpression": "attribute_not_exists(revision) OR revision = :revision",
@@ -270,7 +324,7 @@ class PolicyStore:
                 self.dynamodb.put_item(
                     TableName=self.table,
                     Item={
-                        "policy_id": {"S": LIMITS_KEY},
+                        KEY: {"S": LIMITS_KEY},
                         "global": {"N": str(limits.global_limit)},
                         "per_principal": {"N": str(limits.per_principal)},
                         "per_ip": {"N": str(limits.per_ip)},
@@ -291,7 +345,7 @@ class PolicyStore:
 
 def _policy_to_item(policy: Policy) -> dict[str, Any]:
     return {
-        "policy_id": {"S": _policy_item_key(policy)},
+        KEY: {"S": _policy_item_key(policy)},
         "id": {"S": policy.policy_id},
         "text": {"S": policy.text},
         "json": {"S": json.dumps(policy.json, sort_keys=True)},
