@@ -251,6 +251,7 @@ data "aws_iam_policy_document" "deploy_compute" {
       "ecs:ListTagsForResource",
       "ecs:ListTasks",
       "ecs:PutClusterCapacityProviders",
+      "ecs:StopTask", # agentctl chaos kill: one of the project's tasks, which its service replaces
       "ecs:TagResource",
       "ecs:UntagResource",
       "ecs:UpdateCluster",
