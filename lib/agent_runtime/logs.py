@@ -12,11 +12,22 @@ import contextvars
 import json
 import logging
 import os
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any
 
 from agent_runtime import tracing
+
+# C0 and C1 controls (a newline, a terminal escape sequence) and the Unicode line separators.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def escape_controls(text: str) -> str:
+    """Control characters as visible `\\xNN`: untrusted text in a log line, or a log line shown on a terminal,
+    can then neither forge another line nor drive the terminal."""
+    return _CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
 
 correlation_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("correlation_id", default=None)
 

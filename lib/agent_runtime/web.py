@@ -23,14 +23,13 @@ from agent_runtime.errors import (
     utc_timestamp,
     validation_error,
 )
-from agent_runtime.logs import correlation_id_var
+from agent_runtime.logs import correlation_id_var, escape_controls
 from agent_runtime.sigv4 import RawRequest, SigV4Verifier, VerifiedRequest
 
 log = logging.getLogger("agent_runtime.access")
 
 CORRELATION_HEADER = "X-Correlation-ID"
 _CORRELATION_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _READ_CHUNK = 64 * 1024
 _HTTP_CODES = {
     400: "VALIDATION_ERROR",
@@ -56,7 +55,7 @@ def log_fields(**fields: Any) -> None:
 def printable(text: str, limit: int = 512) -> str:
     """Request data made safe for a log message: control characters escaped (a newline or a terminal escape
     sequence in a path must not forge a log line), and bounded in length."""
-    return _CONTROL_RE.sub(lambda m: f"\\x{ord(m.group()):02x}", text[:limit])
+    return escape_controls(text[:limit])
 
 
 def read_body(limit: int) -> bytes:

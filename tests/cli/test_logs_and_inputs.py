@@ -81,6 +81,28 @@ def test_the_workers_streams_are_merged_by_time_and_the_audit_table_hides_nothin
     assert everything.stdout.count("\n") == 6  # the master's line, four decisions, the metrics line
 
 
+def test_control_characters_in_a_log_line_are_shown_escaped_never_raw(state):
+    """A request path with a newline and a terminal escape must not forge a "200" line nor drive the terminal."""
+    forged = "/x\n2026-01-01T00:00:00Z INFO    orbit      request        POST /dispatch 200\x1b[2K\u2028"
+    (state / "logs" / "orbit.log").write_text(
+        _event(1, service="orbit", event="request", message=f"GET {forged} 404") + "\n"
+    )
+    (state / "logs" / "governance-instance-0.log").write_text(_audit(1, "mallory\x1b]0;owned\x07", "deny") + "\n")
+    plain = run("--env", "local", "logs", "orbit", "--since", "1d").stdout
+    assert plain.count("\n") == 1
+    assert "\x1b" not in plain
+    assert "\u2028" not in plain
+    assert "/x\\x0a2026-01-01T00:00:00Z" in plain
+    assert "200\\x1b[2K\\x2028" in plain  # each escaped as its code point, nothing dropped
+    assert plain.rstrip("\n").endswith("404")
+    audit = run("--env", "local", "logs", "governance", "--audit").stdout
+    assert "\x1b" not in audit
+    assert "\x07" not in audit
+    assert "mallory\\x1b]0;own" in audit  # the principal column is cut at its width
+    as_json = run("--env", "local", "logs", "orbit", "--since", "1d", "--output", "json").stdout
+    assert json.loads(as_json)["message"] == f"GET {forged} 404"  # JSON keeps the value, escaped by JSON itself
+
+
 def test_follow_reads_every_stream_a_new_worker_included(state):
     logs = state / "logs"
     (logs / "governance-instance-0.log").write_text(_audit(1, "before", "allow") + "\n")

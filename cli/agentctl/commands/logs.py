@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import click
 
+from agent_runtime.logs import escape_controls
 from agentctl.context import target
 from agentctl.ops import logs as ops
 from agentctl.output import OUTPUT_OPTION
@@ -20,10 +21,10 @@ def _print(events: Iterator[ops.LogEvent], audit: bool, output: str) -> int:
         count += 1
         if output == "json":
             click.echo(json.dumps(event.to_dict(), default=str))
-        elif audit:
-            click.echo(ops.audit_line(event))
+        elif audit:  # a control character in a logged value must not drive the terminal or forge a line
+            click.echo(escape_controls(ops.audit_line(event)))
         else:
-            click.echo(event.line())
+            click.echo(escape_controls(event.line()))
     return count
 
 
