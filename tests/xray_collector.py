@@ -1,6 +1,7 @@
 """What the ADOT collector does in AWS (it cannot run here: a container): span records, as the local trace files
 hold them, sent to X-Ray as segment documents (PutTraceSegments), a segment per service's root span and a
-subsegment per child. Used to test that `agentctl trace` reads a trace back from X-Ray (moto's)."""
+subsegment per child (a segment is named by its service, a subsegment by its span). Used to test that
+`agentctl trace` reads a trace back from X-Ray (moto's)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,9 @@ import json
 from typing import Any
 
 from agent_runtime.tracing import xray_trace_id
+
+#: The attributes the collectors index (infra/modules/stack/main.tf, trace_indexed_attributes).
+INDEXED = ("agent_runtime.correlation_id", "agent_runtime.decision_id", "agent_runtime.principal", "http.route")
 
 
 def segments(spans: list[dict[str, Any]]) -> list[str]:
@@ -28,13 +32,13 @@ def _document(span: dict[str, Any], children: dict[str, list[dict[str, Any]]], t
     attributes = span["attributes"]
     document: dict[str, Any] = {
         "id": span["span_id"],
-        "name": span["name"],
+        "name": span["service"] if top else span["name"],  # as ADOT names a segment: by its service
         "start_time": span["start_ns"] / 1e9,
         "end_time": span["end_ns"] / 1e9,
         "annotations": {
             key.replace(".", "_"): value
             for key, value in attributes.items()
-            if key in ("agent_runtime.correlation_id", "agent_runtime.decision_id") and isinstance(value, str)
+            if key in INDEXED and isinstance(value, str)
         },
         "metadata": {"default": attributes},
     }

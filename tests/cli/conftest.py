@@ -14,6 +14,8 @@ import io
 import json
 import logging
 import os
+import re
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -79,6 +81,7 @@ class Emulation:
       report first; a StopTask leaves `stopped_service` one task short until ECS "replaces" it.
     - Lambda Invoke: moto cannot run Lambda code without Docker; `decision` is what the function answers.
     - ELBv2 DescribeTargetHealth: `targets` is the state of each of Orbit's targets.
+    - X-Ray GetTraceSummaries: moto refuses filter expressions; agentctl's are answered from moto's traces.
     """
 
     failing: set[str] = field(default_factory=set)
@@ -94,6 +97,7 @@ class Emulation:
     calls: dict[str, int] = field(default_factory=dict)
     _desired: dict[str, int] = field(default_factory=dict)
     invocations: list[dict[str, Any]] = field(default_factory=list)
+    trace_filters: list[str | None] = field(default_factory=list)
 
     def count(self, name: str) -> int:
         self.calls[name] = self.calls.get(name, 0) + 1
@@ -157,6 +161,24 @@ class Emulation:
         ]
         return AWSResponse("https://elb.invalid", 200, {}, None), {"TargetHealthDescriptions": descriptions}
 
+    def trace_summaries(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        """moto's GetTraceSummaries refuses every filter expression: answer agentctl's one form
+        (`annotation.KEY = "VALUE"`) from the traces the emulator holds, read back with BatchGetTraces."""
+        body = json.loads(params.get("body") or b"{}")
+        self.trace_filters.append(body.get("FilterExpression"))
+        match = re.fullmatch(r'annotation\.(\w+) = "(.*)"', body.get("FilterExpression") or "")
+        if match is None:
+            raise AssertionError(f"a filter expression agentctl does not send: {body.get('FilterExpression')!r}")
+        xray = boto3.client("xray")  # not through agent_runtime.aws: no hook on this one
+        ids = [s["Id"] for s in xray.get_trace_summaries(StartTime=0, EndTime=time.time() + 60)["TraceSummaries"]]
+        summaries = []
+        for found in xray.batch_get_traces(TraceIds=ids)["Traces"] if ids else []:
+            documents = [json.loads(segment["Document"]) for segment in found["Segments"]]
+            if any(d.get("annotations", {}).get(match[1]) == match[2] for d in _documents(documents)):
+                start = min(d["start_time"] for d in documents)
+                summaries.append({"Id": found["Id"], "StartTime": start})
+        return AWSResponse("https://xray.invalid", 200, {}, None), {"TraceSummaries": summaries}
+
     def register(self, client: Any) -> None:
         service_id = client.meta.service_model.service_id.hyphenize()
         events = client.meta.events
@@ -165,8 +187,16 @@ class Emulation:
             events.register("after-call.ecs.StopTask", self.stop_task)
         elif service_id == "lambda":
             events.register("before-call.lambda.Invoke", self.invoke)
+        elif service_id == "xray":
+            events.register("before-call.xray.GetTraceSummaries", self.trace_summaries)
         elif service_id.startswith("elastic-load-balancing"):
             events.register(f"before-call.{service_id}.DescribeTargetHealth", self.target_health)
+
+
+def _documents(documents: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for document in documents:
+        yield document
+        yield from _documents(document.get("subsegments", []))
 
 
 @pytest.fixture

@@ -186,7 +186,7 @@ def test_governance_sends_to_the_collector_extension_with_the_same_variables():
 
 def test_the_xray_annotations_are_the_ids_agentctl_searches_by():
     indexed = locals_of(STACK)["trace_indexed_attributes"]
-    assert {"agent_runtime.correlation_id", "agent_runtime.decision_id"} <= set(indexed)
+    assert {"agent_runtime.correlation_id", "agent_runtime.decision_id", "http.route"} <= set(indexed)  # agentctl trace
     for module in ("ecs", "lambda"):
         call = next(entry[module] for doc in STACK for entry in doc.get("module", []) if module in entry)
         assert call["trace_indexed_attributes"] == "${local.trace_indexed_attributes}"

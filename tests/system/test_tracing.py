@@ -11,6 +11,11 @@ from pathlib import Path
 import pytest
 import requests
 
+from agentctl.local.config import LocalStack
+from agentctl.local.lifecycle import wait_healthy
+from agentctl.local.supervisor import start_program, stop_program
+from agentctl.settings import Ports
+from tests.conftest import TEST_LIMITS, set_limits
 from tests.signing import sign_request
 
 pytestmark = pytest.mark.stack
@@ -130,3 +135,87 @@ def test_an_x_ray_header_from_the_load_balancer_is_honoured(stack, quickstart):
     header = f"Root=1-{epoch}-{rest};Parent={uuid.uuid4().hex[:16]};Sampled=1"
     response = dispatch(stack, quickstart, headers={"X-Amzn-Trace-Id": header})
     assert response.headers["traceparent"].split("-")[1] == epoch + rest
+
+
+# --- agentctl trace: the span tree read back --------------------------------------------------------------
+
+
+def trace_json(stack, *args: str) -> dict:
+    return json.loads(stack.agentctl("trace", *args, "--output", "json").stdout)
+
+
+def test_agentctl_trace_by_correlation_id_shows_the_whole_tree_with_the_decision(stack, quickstart):
+    correlation_id = f"trace-test-{uuid.uuid4()}"
+    response = dispatch(stack, quickstart, headers={"X-Correlation-ID": correlation_id})
+    assert response.status_code == 200, response.text
+    trace_id = response.headers["traceparent"].split("-")[1]
+    report = trace_json(stack, correlation_id)
+    assert report["trace_id"] == trace_id
+    assert report["correlation_id"] == correlation_id
+    assert report["outcome"] == "allow"
+    assert report["decision_id"] == response.json()["governance"]["decision_id"]
+    assert report["services"] == ["axon", "governance", "orbit"]
+    names = [span["name"] for span in report["spans"]]
+    assert names[0] == "orbit POST /dispatch"  # the root first, then depth first by start time
+    depth = {span["name"]: span["depth"] for span in report["spans"]}
+    assert depth["governance.decide"] == depth["governance.invoke"] + 1
+    assert depth["engine.reason"] > depth["axon POST /reason"] > depth["axon.call"] > 0
+    offsets = [span["offset_ms"] for span in report["spans"]]
+    assert offsets[0] == 0
+    assert all(offset >= 0 for offset in offsets)
+    root = report["spans"][0]
+    assert all(s["offset_ms"] + s["duration_ms"] <= root["duration_ms"] + 1 for s in report["spans"])
+    # The same trace by its trace id and by its X-Ray id; the readable waterfall names the slow path.
+    assert trace_json(stack, trace_id)["spans"] == report["spans"]
+    assert trace_json(stack, report["xray_trace_id"])["trace_id"] == trace_id
+    table = stack.agentctl("trace", trace_id).stdout.splitlines()
+    assert table[0].startswith(f"trace {trace_id} ")
+    assert "outcome: allow" in table[0]
+    assert any("governance.decide" in line and "outcome=allow" in line for line in table)
+    assert any(line.strip().startswith("0.00") and "orbit POST /dispatch [orbit]" in line for line in table)
+    assert sum("*" in line.split("█")[0] for line in table[2:]) >= 3, table  # the slowest span of each level
+
+
+def test_agentctl_trace_last_denied_rate_limited_and_governance_down(stack, quickstart):
+    denied = dispatch(stack, quickstart, intent="summarize")
+    assert denied.status_code == 403
+    report = trace_json(stack, "--last")
+    assert report["trace_id"] == denied.headers["traceparent"].split("-")[1]
+    assert report["outcome"] == "deny"
+    assert "axon.call" not in [span["name"] for span in report["spans"]]
+
+    set_limits(stack, {"global": 1000, "per_principal": 1, "per_ip": 1000})
+    try:
+        responses = [dispatch(stack, quickstart) for _ in range(3)]
+    finally:
+        set_limits(stack, TEST_LIMITS)
+    limited = next(r for r in responses if r.status_code == 429)
+    report = trace_json(stack, limited.headers["traceparent"].split("-")[1])
+    assert report["outcome"] == "rate_limited"
+    assert "axon.call" not in [span["name"] for span in report["spans"]]
+
+    local = LocalStack(stack.state_dir, Ports(**stack.ports), stack.project)
+    stop_program(local, "governance")
+    try:
+        down = dispatch(stack, quickstart)
+    finally:
+        start_program(local, "governance")
+        wait_healthy(local, "governance")
+    assert down.status_code == 503
+    report = trace_json(stack, down.headers["traceparent"].split("-")[1])
+    assert report["services"] == ["orbit"]
+    assert "governance.invoke" in report["errors"]
+
+
+def test_agentctl_trace_refuses_bad_ids_in_one_line(stack):
+    for args, needle in [
+        (["not a valid id!"], "not a trace id"),
+        ([], "--last"),
+        (["0123456789abcdef0123456789abcdef", "--last"], "not both"),
+        (["0123456789abcdef0123456789abcdef", "--wait", "0"], "no trace found"),
+    ]:
+        result = stack.agentctl("trace", *args, check=False)
+        assert result.returncode != 0, args
+        assert needle in result.stderr, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1
+        assert "Traceback" not in result.stderr

@@ -22,6 +22,7 @@ from agentctl.ops.health import Check, governance_invocation, http_health, table
 from agentctl.ops.logs import LogFiles, LogSource
 from agentctl.ops.platform import AwsClients, Crash, Deployment, Platform
 from agentctl.ops.status import policy_set, safely, tables
+from agentctl.ops.trace import TraceFiles, TraceSource
 from agentctl.ops.waiting import Progress, wait_for
 from agentctl.settings import Settings
 
@@ -94,6 +95,9 @@ class LocalPlatform(Platform):
     def logs(self, service: str) -> LogSource:
         streams = INSTANCE_LOGS if service == "governance" else None
         return LogFiles(self.stack.path("logs"), service, streams)
+
+    def traces(self) -> TraceSource:
+        return TraceFiles(self.stack.path("traces"))
 
     def axon_requests(self, marker: str) -> Callable[[], int]:
         """Locally Axon's own counter is read (the probes are the only traffic during a drill)."""

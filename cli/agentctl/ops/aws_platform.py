@@ -23,6 +23,7 @@ from agentctl.ops.health import Check, aws_checks
 from agentctl.ops.logs import LogGroup, LogSource
 from agentctl.ops.platform import AwsClients, Crash, Deployment, Platform
 from agentctl.ops.status import aws_status
+from agentctl.ops.trace import TraceSource, XRayTraces
 from agentctl.ops.waiting import Progress, wait_for
 from agentctl.settings import Settings
 
@@ -58,6 +59,9 @@ class AwsPlatform(Platform):
         if service == "emulator":
             raise OpsError("the AWS emulator exists only in the local stack")
         return LogGroup(self.clients.logs, self.names.log_group(service))
+
+    def traces(self) -> TraceSource:
+        return XRayTraces(self.clients.xray)
 
     def axon_requests(self, marker: str) -> Callable[[], int]:
         """Axon's /metrics is not reachable from outside the VPC in AWS, its log group is."""

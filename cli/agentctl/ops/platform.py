@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from agentctl.ops.deploy.workflow import DeployRequest
     from agentctl.ops.health import Check
     from agentctl.ops.logs import LogSource
+    from agentctl.ops.trace import TraceSource
 
 
 class _Client:
@@ -55,6 +56,7 @@ class AwsClients:
     #: For one test invocation: a decision may take a cold start, and is never retried.
     invoker = _Client("lambda", read_timeout=10, max_attempts=1)
     logs = _Client("logs")
+    xray = _Client("xray")
     ecr = _Client("ecr")
     sts = _Client("sts")
     elbv2 = _Client("elbv2")
@@ -161,6 +163,10 @@ class Platform(ABC):
 
     @abstractmethod
     def logs(self, service: str) -> LogSource: ...
+
+    @abstractmethod
+    def traces(self) -> TraceSource:
+        """Where the spans of this platform's calls are read back."""
 
     @abstractmethod
     def axon_requests(self, marker: str) -> Callable[[], int]:

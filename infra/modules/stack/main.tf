@@ -5,12 +5,14 @@ locals {
   tags = merge(var.tags, { Project = var.project_name, Environment = var.environment })
 
   # Span attributes the ADOT collectors make X-Ray annotations (searchable; a dot becomes an underscore:
-  # annotation.agent_runtime_correlation_id), so that agentctl finds a trace by correlation or decision id.
+  # annotation.agent_runtime_correlation_id), so that agentctl finds a trace by correlation or decision id, and
+  # the latest dispatch by its route (annotation.http_route).
   trace_indexed_attributes = [
     "agent_runtime.correlation_id",
     "agent_runtime.decision_id",
     "agent_runtime.outcome",
     "agent_runtime.principal",
+    "http.route",
   ]
 }
 
