@@ -23,12 +23,14 @@ from agent_runtime.names import Names
 from agent_runtime.sigv4 import Credential
 from agent_runtime.tools import Target, Tool, ToolStore
 from tests.apps import mcp_upstream
+from tests.conftest import ROOT
 from tests.mcp_client import call
 from tests.signing import sign_request
 
 pytestmark = pytest.mark.stack
 
 RATE_NOTE = "rate limits are not replayed"
+DEFAULT_SET = ROOT / "governance" / "policies" / "default"
 
 
 @dataclass
@@ -269,6 +271,22 @@ def test_an_invalid_candidate_is_refused_in_one_line(stack, traffic, tmp_path, t
     assert said in result.stderr
 
 
+def test_a_candidate_without_policies_is_refused(stack, traffic, tmp_path):
+    candidate = tmp_path / "nothing.cedar"
+    candidate.write_text("// a policy will come here\n")
+    result = replay(stack, traffic, candidate, check=False)
+    assert result.returncode == 4
+    assert result.stderr == (
+        f"agentctl: no policy in {candidate}: a push of it would be refused, so there is nothing to replay\n"
+    )
+
+
+def test_intent_filter_selects_one_intent(stack, traffic):
+    found = report(stack, traffic, DEFAULT_SET, "--intent", "summarize")
+    assert found["considered"] == 2
+    assert found["filters"]["intent"] == "summarize"
+
+
 def test_the_schema_of_a_push_has_the_tools_arguments(stack, traffic, tmp_path):
     policy = tmp_path / "argument.cedar"
     policy.write_text(
@@ -304,10 +322,10 @@ def test_policy_test_cases_may_call_tools(stack, traffic, tmp_path):
 @pytest.mark.parametrize(
     "args",
     [
-        ("policy", "replay", "governance/policies/default", "--since", "yesterday"),
+        ("policy", "replay", str(DEFAULT_SET), "--since", "yesterday"),
         ("policy", "coverage", "--since", "last week"),
         ("policy", "lint", "--shadow-max-age", "soon"),
-        ("policy", "replay", "governance/policies/default", "--tool", "Not A Tool"),
+        ("policy", "replay", str(DEFAULT_SET), "--tool", "Not A Tool"),
     ],
 )
 def test_bad_arguments_are_one_line(stack, args):

@@ -316,7 +316,10 @@ def lint_cmd(path: Path | None, shadow_max_age: str, schema: Path, output: str) 
 @click.argument("version_b", required=False, type=click.IntRange(min=0))
 @OUTPUT_OPTION
 def diff_cmd(version_a: int | None, version_b: int | None, output: str) -> None:
-    """What changed between two stored policy-set versions, per policy (default: the previous one to the live)."""
+    """What changed between two stored policy-set versions, per policy, as unified diffs.
+
+    Without versions: the version before the live one against the live one; with VERSION_A alone: it against the
+    live one. Version 0 is the empty set before the first push."""
     result = ops.version_diff(target(), version_a, version_b)
     if output == "json":
         emit_json(result.to_dict())

@@ -322,9 +322,12 @@ def candidate_policies(platform: Platform, path: Path, schema: Path) -> list[Pol
     files.check_policy_files(path)
     text = schema_text(schema, tool_targets(platform))
     try:
-        return load_candidate(path, text)
+        candidate = load_candidate(path, text)
     except PolicyError as exc:
         raise _refusal(path, exc.problems) from exc
+    if not candidate:
+        raise Refused(f"no policy in {path}: a push of it would be refused, so there is nothing to replay")
+    return candidate
 
 
 @dataclass(frozen=True)
