@@ -226,8 +226,11 @@ def _show_replay(report: dict[str, Any], path: Path) -> None:
         _show_outcome("the candidate's shadow policies would change", report["shadow"])
     if report["decided_under_other_versions"]:
         click.echo(
-            f"{report['decided_under_other_versions']} of them were decided under another version than the live one"
+            f"{report['decided_under_other_versions']} of the recorded decisions were made under another policy-set"
+            " version: each is compared with what the live set decides now"
         )
+    if not report["considered"]:
+        click.echo("no recorded decision matched (the decision log keeps 7 days unless the environment says otherwise)")
     click.echo(f"unchanged: {report['unchanged']}")
     click.echo(f"note: {report['rate_limits']}")
 
