@@ -48,6 +48,11 @@ class AwsPlatform(Platform):
         """Client credentials are encrypted with Orbit's KMS key in AWS (Terraform's alias)."""
         return f"alias/{self.names.project}-orbit"
 
+    @property
+    def target_token_kms(self) -> str | None:
+        """Bearer tokens of MCP targets are encrypted with Orbit's KMS key too: Orbit reads them."""
+        return f"alias/{self.names.project}-orbit"
+
     def health(self) -> list[Check]:
         return aws_checks(self.clients, self.names)
 
