@@ -170,6 +170,13 @@ def test_a_bearer_token_reaches_the_upstream_and_is_kept_only_in_secrets_manager
         listing = ok("tools", "list", "--output", "json").stdout
         assert TOKEN not in listing
         assert "wrong" not in listing
+        # Where the stored token cannot be used (or read: the AWS deploy role never reads it back), the sync is
+        # given it; it is used for this sync only.
+        ok("tools", "sync", "docs", "--bearer-token-env", "DOCS_TOKEN")
+        assert boto3.client("secretsmanager").get_secret_value(SecretId=secret["Name"])["SecretString"] == "wrong"
+        unnamed = run("--env", "dev", "tools", "sync", "--bearer-token-env", "DOCS_TOKEN")
+        assert unnamed.exit_code == 2
+        assert "for one target NAME" in unnamed.stderr
         token_file = tmp_path / "token"
         token_file.write_text(TOKEN + "\n")
         ok(

@@ -102,14 +102,18 @@ def add(
 
 @tools.command("sync")
 @click.argument("name", required=False)
+@click.option("--bearer-token-env", metavar="VAR", help="NAME's token for this sync (default: read it).")
+@click.option("--bearer-token-file", metavar="FILE", help="NAME's token for this sync, from a file.")
 @OUTPUT_OPTION
-def sync(name: str | None, output: str) -> None:
+def sync(name: str | None, bearer_token_env: str | None, bearer_token_file: str | None, output: str) -> None:
     """Read the tools of target NAME (or of every target) again and store them, whole.
 
     The Cedar schema is regenerated with the tools' argument types, so that policies over arguments validate;
-    live policies that no longer validate are reported.
+    live policies that no longer validate are reported. A bearer target's token is read from Secrets Manager,
+    or given with --bearer-token-env / --bearer-token-file where these credentials cannot read it.
     """
-    result = ops.sync(target(), name)
+    token = _checked(ops.bearer_token, bearer_token_env, bearer_token_file, dict(os.environ))
+    result = _checked(ops.sync, target(), name, token)
     if output == "json":
         emit_json(result.to_dict())
         return

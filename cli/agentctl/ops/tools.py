@@ -169,9 +169,17 @@ def orbit_credential(platform: Platform) -> Any:
     """Orbit's current signing key: a `sigv4` target is called with it, by Orbit and by a sync."""
     from agent_runtime.keys import CURRENT, read_secret_versions
 
-    versions = read_secret_versions(platform.clients.secretsmanager, platform.names.orbit_signing_key_secret, [CURRENT])
+    secret = platform.names.orbit_signing_key_secret
+    try:
+        versions = read_secret_versions(platform.clients.secretsmanager, secret, [CURRENT])
+    except ClientError as exc:
+        code = exc.response["Error"]["Code"]
+        raise Refused(
+            f"a sigv4 target is read with Orbit's signing key, and {secret} cannot be read with these credentials "
+            f"({code}); nothing was changed"
+        ) from None
     if not versions:
-        raise OpsError(f"Orbit's signing key ({platform.names.orbit_signing_key_secret}) cannot be read")
+        raise Refused(f"Orbit's signing key ({secret}) has no current version; nothing was changed")
     return versions[0]
 
 
@@ -338,8 +346,9 @@ def publish(platform: Platform, chosen: list[Target], listings: dict[str, list[T
     return synced
 
 
-def sync(platform: Platform, name: str | None = None) -> SyncResult:
-    """`tools sync [NAME]`: every stored target (or NAME) read again and its tool list replaced whole."""
+def sync(platform: Platform, name: str | None = None, token: str | None = None) -> SyncResult:
+    """`tools sync [NAME]`: every stored target (or NAME) read again and its tool list replaced whole. `token`:
+    NAME's bearer token given to this sync (by default it is read from Secrets Manager)."""
     stored = platform.tool_store().targets()
     if name == BUILTIN_TARGET:
         raise Refused(f"{BUILTIN_TARGET!r} is the built-in target: its tool is Axon's, nothing to sync")
@@ -348,7 +357,9 @@ def sync(platform: Platform, name: str | None = None) -> SyncResult:
         raise Refused(f"no target named {name!r} (agentctl tools list shows them)")
     if not chosen:
         raise Refused("no target is stored yet: agentctl tools add NAME --url URL")
-    listings, schema, warnings = plan_sync(platform, stored, chosen, {})
+    if token is not None and (name is None or chosen[0].auth != "bearer"):
+        raise BadInput("a token given to tools sync is for one target NAME whose authentication is bearer")
+    listings, schema, warnings = plan_sync(platform, stored, chosen, {name: token} if name and token else {})
     synced = publish(platform, chosen, listings)
     return SyncResult(synced, warnings + policy_warnings(platform, schema))
 
@@ -361,7 +372,10 @@ def _read_token(platform: Platform, target: Target) -> str:
         value = platform.clients.secretsmanager.get_secret_value(SecretId=target.bearer_secret)
     except ClientError as exc:
         code = exc.response["Error"]["Code"]
-        raise OpsError(f"the bearer token of {target.name} ({target.bearer_secret}) cannot be read: {code}") from None
+        raise Refused(
+            f"the bearer token of {target.name} ({target.bearer_secret}) cannot be read here ({code}): give it to "
+            f"the sync with --bearer-token-env VAR or --bearer-token-file FILE; nothing was changed"
+        ) from None
     return str(value["SecretString"])
 
 
