@@ -95,6 +95,7 @@ def test_add_sync_list_remove(env, docs):
     server, upstream = docs
     added = json.loads(ok("tools", "add", "docs", "--url", upstream.url, "--output", "json").stdout)
     assert added["sync"][0]["added"] == ["publish", "search"]
+    assert [t["name"] for t in added["target"]["tools"]] == ["docs___publish", "docs___search"]
     stored = store().target("docs")
     assert (stored.url, stored.auth, stored.bearer_secret) == (upstream.url, "none", None)
     search = stored.tool("search")
@@ -135,7 +136,8 @@ def test_add_sync_list_remove(env, docs):
     refused = run("--env", "dev", "tools", "remove", "docs", input="n\n")
     assert refused.exit_code != 0
     assert store().target("docs") is not None
-    ok("tools", "remove", "docs", "--yes")
+    removed = json.loads(ok("tools", "remove", "docs", "--yes", "--output", "json").stdout)
+    assert removed["secret_deleted"] is None  # it had no token
     assert store().targets() == []
     assert store()._scan() == []  # no tool item left behind
 
@@ -192,7 +194,8 @@ def test_a_bearer_token_reaches_the_upstream_and_is_kept_only_in_secrets_manager
             "--replace",
         )
         ok("tools", "sync", "docs")
-        ok("tools", "remove", "docs", "--yes")
+        removed = json.loads(ok("tools", "remove", "docs", "--yes", "--output", "json").stdout)
+        assert removed["secret_deleted"] == f"{PROJECT}/targets/docs"
         assert secrets() == []
     finally:
         upstream.stop()

@@ -403,11 +403,12 @@ def store_token(platform: Platform, name: str, token: str) -> bool:
 
 
 def delete_token(platform: Platform, name: str) -> bool:
-    """Delete the target's token now, every version (no recovery window: a removal is final)."""
+    """Delete the target's token now, every version (no recovery window: a removal is final); False when there
+    was none (a forced delete of a secret that does not exist succeeds: it is looked up first)."""
+    secrets, secret_id = platform.clients.secretsmanager, platform.names.target_secret(name)
     try:
-        platform.clients.secretsmanager.delete_secret(
-            SecretId=platform.names.target_secret(name), ForceDeleteWithoutRecovery=True
-        )
+        secrets.describe_secret(SecretId=secret_id)
+        secrets.delete_secret(SecretId=secret_id, ForceDeleteWithoutRecovery=True)
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "ResourceNotFoundException":
             return False
@@ -460,7 +461,7 @@ def add(platform: Platform, spec: TargetSpec, token: str | None, *, replace: boo
     synced = publish(platform, [target], listings) if sync_now else []
     if schema is not None:
         warnings += policy_warnings(platform, schema)
-    return Added(describe(target), kept is not None, synced, warnings)
+    return Added(describe(store.target(spec.name) or target), kept is not None, synced, warnings)
 
 
 # --- list and remove --------------------------------------------------------------------------------------
