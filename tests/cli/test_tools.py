@@ -91,6 +91,10 @@ def ok(*args: str) -> Any:
     return result
 
 
+def add_docs(url: str, *options: str) -> Any:
+    return ok("tools", "add", "docs", "--url", url, *options)
+
+
 def test_add_sync_list_remove(env, docs):
     server, upstream = docs
     added = json.loads(ok("tools", "add", "docs", "--url", upstream.url, "--output", "json").stdout)
@@ -181,18 +185,7 @@ def test_a_bearer_token_reaches_the_upstream_and_is_kept_only_in_secrets_manager
         assert "for one target NAME" in unnamed.stderr
         token_file = tmp_path / "token"
         token_file.write_text(TOKEN + "\n")
-        ok(
-            "tools",
-            "add",
-            "docs",
-            "--url",
-            upstream.url,
-            "--auth",
-            "bearer",
-            "--bearer-token-file",
-            str(token_file),
-            "--replace",
-        )
+        add_docs(upstream.url, "--auth", "bearer", "--bearer-token-file", str(token_file), "--replace")
         ok("tools", "sync", "docs")
         removed = json.loads(ok("tools", "remove", "docs", "--yes", "--output", "json").stdout)
         assert removed["secret_deleted"] == f"{PROJECT}/targets/docs"
@@ -263,18 +256,7 @@ def test_an_existing_target_needs_replace(env, docs):
     again = run("--env", "dev", "tools", "add", "docs", "--url", upstream.url)
     assert again.exit_code == 4
     assert "--replace" in again.stderr
-    ok(
-        "tools",
-        "add",
-        "docs",
-        "--url",
-        upstream.url,
-        "--timeout-ms",
-        "500",
-        "--record-arguments",
-        "--replace",
-        "--no-sync",
-    )
+    add_docs(upstream.url, "--timeout-ms", "500", "--record-arguments", "--replace", "--no-sync")
     replaced = store().target("docs")
     assert (replaced.timeout_ms, replaced.record_arguments) == (500, True)
     assert replaced.generation == generation

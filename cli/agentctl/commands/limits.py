@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from agentctl.context import target
@@ -50,12 +52,12 @@ def show(output: str) -> None:
 
 
 def _change(
-    global_limit: int | None,
-    per_principal: int | None,
-    per_ip: int | None,
-    principal: str | None,
-    reset_principal: bool,
-    tool: tuple[str, ...],
+    global_limit: int | None = None,
+    per_principal: int | None = None,
+    per_ip: int | None = None,
+    principal: str | None = None,
+    reset_principal: bool = False,
+    tool: tuple[str, ...] = (),
 ) -> LimitsChange:
     """parse: the options as one change; a combination that means nothing is a usage error."""
     if principal and (global_limit or per_ip):
@@ -86,17 +88,9 @@ def _change(
     help="Calls per minute of MCP tool NAME (<target>___<tool>) for each principal; NAME=none drops it. Repeatable.",
 )
 @OUTPUT_OPTION
-def set_limits(
-    global_limit: int | None,
-    per_principal: int | None,
-    per_ip: int | None,
-    principal: str | None,
-    reset_principal: bool,
-    tool: tuple[str, ...],
-    output: str,
-) -> None:
+def set_limits(output: str, **options: Any) -> None:
     """Change limits; in force on every Governance instance when the command returns (no restart)."""
-    change = _change(global_limit, per_principal, per_ip, principal, reset_principal, tool)
+    change = _change(**options)
     platform = target()
     limit_ops.check_tools_exist(platform, change.tools)
     try:

@@ -173,11 +173,7 @@ def orbit_credential(platform: Platform) -> Any:
     try:
         versions = read_secret_versions(platform.clients.secretsmanager, secret, [CURRENT])
     except ClientError as exc:
-        code = exc.response["Error"]["Code"]
-        raise Refused(
-            f"a sigv4 target is read with Orbit's signing key, and {secret} cannot be read with these credentials "
-            f"({code}); nothing was changed"
-        ) from None
+        raise _unreadable(exc, f"Orbit's signing key {secret}", "a sigv4 target is read with it") from None
     if not versions:
         raise Refused(f"Orbit's signing key ({secret}) has no current version; nothing was changed")
     return versions[0]
@@ -371,12 +367,16 @@ def _read_token(platform: Platform, target: Target) -> str:
     try:
         value = platform.clients.secretsmanager.get_secret_value(SecretId=target.bearer_secret)
     except ClientError as exc:
-        code = exc.response["Error"]["Code"]
-        raise Refused(
-            f"the bearer token of {target.name} ({target.bearer_secret}) cannot be read here ({code}): give it to "
-            f"the sync with --bearer-token-env VAR or --bearer-token-file FILE; nothing was changed"
+        what = f"the bearer token of {target.name} ({target.bearer_secret})"
+        raise _unreadable(
+            exc, what, "give it to the sync with --bearer-token-env VAR or --bearer-token-file FILE"
         ) from None
     return str(value["SecretString"])
+
+
+def _unreadable(exc: ClientError, what: str, remedy: str) -> Refused:
+    code = exc.response["Error"]["Code"]
+    return Refused(f"{what} cannot be read with these credentials ({code}): {remedy}; nothing was changed")
 
 
 def store_token(platform: Platform, name: str, token: str) -> bool:
