@@ -271,10 +271,10 @@ def regenerated_schema(targets: list[Target]) -> str:
 def policy_warnings(platform: Platform, schema: str) -> list[str]:
     """The live policies that do not validate against `schema` (a tool or an argument they name is gone)."""
     _, policies = PolicyStore(platform.clients.dynamodb, platform.names.policies_table).current()
-    return [
-        f"live policy {p.policy_id or '?'} does not validate against the new schema: {p.reason}"
-        for p in validate(policies, schema)
-    ]
+    first: dict[str, str] = {}  # one line per policy: Cedar may give several reasons for one
+    for problem in validate(policies, schema):
+        first.setdefault(problem.policy_id or "?", problem.reason)
+    return [f"live policy {pid} does not validate against the new schema: {why}" for pid, why in first.items()]
 
 
 # --- sync ---------------------------------------------------------------------------------------------------
