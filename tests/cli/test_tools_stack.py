@@ -182,3 +182,23 @@ def test_a_removed_target_is_no_longer_served(stack, targets, tmp_path):
     finally:
         delete(stack, "tools-cli-gone")
         extra.stop()
+
+
+def test_a_sigv4_target_is_synced_with_orbits_key(stack):
+    """Axon's /mcp accepts only requests signed with Orbit's key (service axon): a sigv4 target the sync reads
+    as Orbit would, and one without authentication is refused by it in one line."""
+    url = f"{stack.url('axon')}/mcp"
+    unsigned = stack.agentctl("tools", "add", "reasoner", "--url", url, check=False)
+    assert unsigned.returncode == 1
+    assert "HTTP 401" in unsigned.stderr
+    assert len(unsigned.stderr.strip().splitlines()) == 1
+    added = stack.agentctl(
+        "tools", "add", "reasoner", "--url", url, "--auth", "sigv4", "--sigv4-service", "axon", "--output", "json"
+    )
+    try:
+        assert json.loads(added.stdout)["sync"][0]["added"] == ["reason"]
+        listed = json.loads(stack.agentctl("tools", "list", "--target", "reasoner", "--output", "json").stdout)
+        assert listed["targets"][0]["sigv4_service"] == "axon"
+        assert [t["name"] for t in listed["targets"][0]["tools"]] == ["reasoner___reason"]
+    finally:
+        stack.agentctl("tools", "remove", "reasoner", "--yes")
