@@ -22,8 +22,9 @@ import requests
 from botocore.exceptions import ClientError
 from jsonschema.validators import validator_for
 
+from agent_runtime.keys import CURRENT, read_secret_versions
 from agent_runtime.mcp_client import Authenticator, McpUpstream, UpstreamRpcError, UpstreamUnavailable
-from agent_runtime.sigv4 import sign
+from agent_runtime.sigv4 import Credential, sign
 from agent_runtime.tools import (
     AUTH_MODES,
     BUILTIN_TARGET,
@@ -165,10 +166,8 @@ def _authenticator(platform: Platform, target: Target, token: str | None) -> Aut
     return None
 
 
-def orbit_credential(platform: Platform) -> Any:
+def orbit_credential(platform: Platform) -> Credential:
     """Orbit's current signing key: a `sigv4` target is called with it, by Orbit and by a sync."""
-    from agent_runtime.keys import CURRENT, read_secret_versions
-
     secret = platform.names.orbit_signing_key_secret
     try:
         versions = read_secret_versions(platform.clients.secretsmanager, secret, [CURRENT])
@@ -318,10 +317,12 @@ def _difference(target: Target, tools: list[Tool]) -> Synced:
     )
 
 
-def plan_sync(platform: Platform, stored: list[Target], chosen: list[Target], tokens: dict[str, str]) -> Any:
+def plan_sync(
+    platform: Platform, stored: list[Target], chosen: list[Target], tokens: dict[str, str]
+) -> tuple[dict[str, list[Tool]], str, list[str]]:
     """Read every chosen target's tools and check the schema they give, before anything is written.
     Returns (listings by target, the regenerated schema, warnings)."""
-    listings = {}
+    listings: dict[str, list[Tool]] = {}
     warnings: list[str] = []
     for target in chosen:
         listing = tools_of(target.name, fetch_tools(platform, target, tokens.get(target.name)))
