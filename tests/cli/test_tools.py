@@ -286,3 +286,15 @@ def test_limits_per_tool(env, docs):
         assert len(result.stderr.strip().splitlines()) == 1
     shown = json.loads(ok("limits", "set", "--tool", "docs___search=none", "-o", "json").stdout)
     assert shown["tools"] == {"axon___reason": 7}
+
+
+def test_a_tool_clients_could_not_call_is_left_out_with_a_warning(env, docs):
+    server, upstream = docs
+
+    def odd(text: str) -> str:
+        return text
+
+    server.add_tool(odd, name="has space", description="A name no client can address once prefixed.")
+    result = ok("tools", "add", "docs", "--url", upstream.url)
+    assert "warning: docs: tool 'has space' not stored: its name must match" in result.stderr
+    assert sorted(t.name for t in store().target("docs").tools) == ["publish", "search"]
