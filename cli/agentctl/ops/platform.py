@@ -138,12 +138,8 @@ class Platform(ABC):
 
     @property
     def client_key_kms(self) -> str | None:
-        """The KMS key that encrypts client credentials (None: Secrets Manager's default key)."""
-        return None
-
-    @property
-    def target_token_kms(self) -> str | None:
-        """The KMS key that encrypts MCP targets' bearer tokens, one Orbit can decrypt (None: the default key)."""
+        """The KMS key that encrypts the secrets Orbit reads: client credentials and MCP targets' bearer tokens
+        (None: Secrets Manager's default key)."""
         return None
 
     @property

@@ -386,7 +386,7 @@ def _unreadable(exc: ClientError, what: str, remedy: str) -> Refused:
 def store_token(platform: Platform, name: str, token: str) -> bool:
     """The token as the secret `<project>/targets/<name>`; True when the secret was created (not updated)."""
     secrets, secret_id = platform.clients.secretsmanager, platform.names.target_secret(name)
-    kms = platform.target_token_kms
+    kms = platform.client_key_kms  # Orbit's key in AWS: Orbit decrypts the token
     try:
         secrets.create_secret(
             Name=secret_id,
