@@ -298,3 +298,13 @@ def test_a_tool_clients_could_not_call_is_left_out_with_a_warning(env, docs):
     result = ok("tools", "add", "docs", "--url", upstream.url)
     assert "warning: docs: tool 'has space' not stored: its name must match" in result.stderr
     assert sorted(t.name for t in store().target("docs").tools) == ["publish", "search"]
+
+
+def test_a_target_replaced_without_its_token_loses_the_secret(env, docs, monkeypatch):
+    _, upstream = docs
+    monkeypatch.setenv("DOCS_TOKEN", TOKEN)
+    add_docs(upstream.url, "--auth", "bearer", "--bearer-token-env", "DOCS_TOKEN", "--no-sync")
+    assert [s["Name"] for s in secrets()] == [f"{PROJECT}/targets/docs"]
+    add_docs(upstream.url, "--replace")  # now without authentication: the token is not kept
+    assert secrets() == []
+    assert store().target("docs").bearer_secret is None
