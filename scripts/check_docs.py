@@ -89,13 +89,13 @@ def check_agentctl(command: str, cli: click.Group) -> str | None:
         options = _option_names(current)
         # options of the current level (global options come before the subcommand)
         while tokens and tokens[0].startswith("-"):
-            name = tokens[0].split("=", 1)[0]
+            word = tokens.pop(0)
+            name = word.split("=", 1)[0]
             if name not in options:
                 return f"{' '.join(path)} has no option {name}"
             option = options[name]
-            tokens.pop(0)
-            if "=" not in name and not option.is_flag and not option.count and tokens and "=" not in tokens[0]:
-                tokens.pop(0)
+            if "=" not in word and not option.is_flag and not option.count and tokens:
+                tokens.pop(0)  # its value (which may hold a '=': --tool NAME=N)
         if isinstance(current, click.Group) and tokens:
             name = tokens.pop(0)
             sub = current.get_command(click.Context(current), name)

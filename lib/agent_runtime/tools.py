@@ -188,6 +188,8 @@ class ToolStore:
         }
         if target.bearer_secret:
             item["bearer_secret"] = {"S": target.bearer_secret}
+        if target.synced_at:  # a target replaced with its tools kept (its generation) keeps when they were synced
+            item["synced_at"] = {"S": target.synced_at}
         condition = {} if replace else {"ConditionExpression": "attribute_not_exists(pk)"}
         try:
             self.dynamodb.put_item(TableName=self.table, Item=item, **condition)

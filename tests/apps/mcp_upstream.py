@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -76,9 +77,18 @@ def free_port() -> int:
 class Upstream:
     """An SDK server served by uvicorn in a thread of the test process, on 127.0.0.1."""
 
-    def __init__(self, server: MCPServer, *, stateless: bool, json_response: bool) -> None:
+    def __init__(
+        self,
+        server: MCPServer,
+        *,
+        stateless: bool,
+        json_response: bool,
+        wrap: Callable[[Any], Any] | None = None,
+    ) -> None:
         self.port = free_port()
         app = server.streamable_http_app(stateless_http=stateless, json_response=json_response)
+        if wrap is not None:  # an ASGI middleware in front of the server (authentication, ...)
+            app = wrap(app)
         self._server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 

@@ -51,6 +51,10 @@ class LocalPlatform(Platform):
     def orbit_url(self) -> str | None:
         return self.stack.url("orbit")
 
+    @property
+    def axon_url(self) -> str | None:
+        return self.stack.url("axon")
+
     def health(self) -> list[Check]:
         stack = self.stack
         states = {p["name"]: p for p in supervisor.program_states(stack)}

@@ -46,7 +46,8 @@ class AwsPlatform(Platform):
 
     @property
     def client_key_kms(self) -> str | None:
-        """Client credentials are encrypted with Orbit's KMS key in AWS (Terraform's alias)."""
+        """Client credentials and MCP targets' bearer tokens are encrypted with Orbit's KMS key in AWS (Terraform's
+        alias): Orbit decrypts them."""
         return f"alias/{self.names.project}-orbit"
 
     def health(self) -> list[Check]:

@@ -18,6 +18,7 @@ import boto3
 
 from agent_runtime import aws
 from agent_runtime.names import Names
+from agent_runtime.tools import ToolStore
 from agentctl.ops.errors import OpsError, Refused
 from agentctl.ops.waiting import Progress
 from agentctl.settings import Settings
@@ -139,8 +140,18 @@ class Platform(ABC):
 
     @property
     def client_key_kms(self) -> str | None:
-        """The KMS key that encrypts client credentials (None: Secrets Manager's default key)."""
+        """The KMS key that encrypts the secrets Orbit reads: client credentials and MCP targets' bearer tokens
+        (None: Secrets Manager's default key)."""
         return None
+
+    @property
+    def axon_url(self) -> str | None:
+        """Axon's base URL when this machine can reach it (the built-in MCP target `axon` is its /mcp)."""
+        return None
+
+    def tool_store(self) -> ToolStore:
+        """The MCP targets and their tools (the tools table; Orbit reads what is stored here)."""
+        return ToolStore(self.clients.dynamodb, self.names.tools_table)
 
     def refuse_prod(self, allowed: bool, flag: str = "--allow-prod") -> None:
         if self.env == "prod" and not allowed:
