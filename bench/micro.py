@@ -116,11 +116,12 @@ def sigv4_verify(count: int = 5000) -> dict[str, Any]:
     """SigV4Verifier.verify on a 1 KB POST body: canonicalisation, HMAC, constant-time compare, replay record."""
     url = "http://127.0.0.1:8080/dispatch"
     warm = 200
+    # The memory replay store refuses what was signed before it started: make it first.
+    verifier = _verifier("execute-api", _CLIENT)
     requests = _signed_requests(
         count + warm, _one_kb_body, url, "execute-api", _CLIENT, {"Content-Type": "application/json"}
     )
     assert all(len(r.body) == 1024 for r in requests)
-    verifier = _verifier("execute-api", _CLIENT)
     samples = _time_calls(lambda i: verifier.verify(requests[i]), count, warmup=warm)
     return {"body_bytes": 1024, "us": samples.summary()}
 
@@ -130,6 +131,9 @@ def dispatch_signatures(count: int = 3000) -> dict[str, Any]:
     as Orbit does), Axon verifies Orbit; Governance signs a receipt and Axon verifies it (Ed25519)."""
     warm = 100
     total = count + warm
+    orbit_verifier = _verifier("execute-api", _CLIENT)  # before signing: see sigv4_verify
+    axon_verifier = _verifier("axon", _ORBIT)
+    guard = MemoryReplayStore()  # the receipts' use records: also before they are issued
     orbit_url = "http://127.0.0.1:8080/dispatch"
     axon_url = "http://127.0.0.1:8081/reason"
     client_requests = _signed_requests(
@@ -177,9 +181,6 @@ def dispatch_signatures(count: int = 3000) -> dict[str, Any]:
         for i in range(total)
     ]
 
-    orbit_verifier = _verifier("execute-api", _CLIENT)
-    axon_verifier = _verifier("axon", _ORBIT)
-    guard = MemoryReplayStore()
     orbit_verify = _time_calls(lambda i: orbit_verifier.verify(client_requests[i]), count, warm)
     orbit_sign = _time_calls(
         lambda i: sign(
@@ -293,7 +294,7 @@ def _context(request_id: str) -> dict[str, Any]:
 
     request = DecisionRequest(
         principal=BENCH_PRINCIPAL,
-        intent="call_reasoning",
+        action="call_reasoning",
         user_id="bench",
         request_id=request_id,
         source_ip="127.0.0.1",

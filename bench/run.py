@@ -137,6 +137,8 @@ def targets(stack: BenchStack, client: Any, orbit: Any, hello_port: int | None =
 
 
 def run_micro(settings: Settings, stack: BenchStack) -> dict[str, Any]:
+    from concurrent.futures import ThreadPoolExecutor
+
     from agent_runtime import aws
     from agent_runtime.names import Names
     from bench import micro
@@ -155,7 +157,7 @@ def run_micro(settings: Settings, stack: BenchStack) -> dict[str, Any]:
     results["governance"] = micro.governance_decision(
         schema,
         evaluations=max(200, int(2000 * scale)),
-        limiter=RateLimiter(dynamodb, names.rate_limits_table),
+        limiter=RateLimiter(dynamodb, names.rate_limits_table, ThreadPoolExecutor(max_workers=4)),
         store=PolicyStore(dynamodb, names.policies_table),
         with_limiter=max(50, int(300 * scale)),
     )
