@@ -23,6 +23,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from agent_runtime import aws, receipts, tracing
+from agent_runtime.botocore_lean import lean
 from agent_runtime.decision_log import DecisionLog, DecisionRecord
 from agent_runtime.logs import JsonFormatter, configure_logging, correlation_id_var
 from agent_runtime.tracing import configure_tracing
@@ -95,7 +96,9 @@ class Runtime:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
-        dynamodb = aws.client("dynamodb", connect_timeout=1.0, read_timeout=2.0, max_attempts=2)
+        # One client for the instance's life, its connections kept alive; lean: no per-call User-Agent rebuild
+        # or client-side validation (four calls per decision).
+        dynamodb = lean(aws.client("dynamodb", connect_timeout=1.0, read_timeout=2.0, max_attempts=2))
         pool = ThreadPoolExecutor(max_workers=5, thread_name_prefix="decision")  # the log, up to four counters
         runtime = cls(
             store=PolicyStore(dynamodb, settings.policy_table),

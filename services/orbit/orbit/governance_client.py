@@ -11,6 +11,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from agent_runtime import tracing
+from agent_runtime.botocore_lean import lean
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class GovernanceDecision:
 
 class GovernanceClient:
     def __init__(self, lambda_client: Any, function: str) -> None:
-        self._lambda = lambda_client
+        self._lambda = lean(lambda_client)  # every dispatch invokes: no per-call User-Agent or validation work
         name, _, qualifier = function.partition(":")
         self._invoke_args = {"FunctionName": name, **({"Qualifier": qualifier} if qualifier else {})}
 
