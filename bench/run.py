@@ -217,6 +217,8 @@ def measure(settings: Settings, stack: BenchStack) -> dict[str, Any]:
             sampler.window()
             micro = run_micro(settings, stack)
             micro["machine"] = sampler.close_window()
+            log("micro-benchmarks: the governance handler in process, tracing on and off")
+            micro["governance_handler"] = run_handler(settings, stack, client, groups[0])
             log("breakdown: the legs of a dispatch, one at a time")
             sampler.window()
             legs = run_breakdown(settings, stack, client, orbit)
@@ -235,6 +237,11 @@ def measure(settings: Settings, stack: BenchStack) -> dict[str, Any]:
                     )
                     runs.append(with_cpu_per_request({"target": name, **result, **sampler.close_window()}))
                     _say(runs[-1])
+            busiest = max((r for r in runs if r["target"] == "dispatch"), key=lambda r: r["throughput_rps"])
+            cost_runs = [busiest] + [
+                repeat_dispatch(settings, pool, paths["dispatch"], sampler, busiest["concurrency"], f"on-{n}")
+                for n in range(1, settings.cost_repeats)
+            ]
             best = max(r["throughput_rps"] for r in runs if r["target"] == "dispatch")
             rate = max(best / 2, 1.0)
             log(f"open loop: dispatch at {rate:.1f} req/s (half of {best:.1f}) for {settings.open_seconds:g} s")
@@ -263,11 +270,74 @@ def measure(settings: Settings, stack: BenchStack) -> dict[str, Any]:
         "peak_rss_mib": {name: round(size / 2**20, 1) for name, size in peaks.items()},
         "micro": micro,
         "breakdown": legs,
+        "cost": {"concurrency": busiest["concurrency"], "tracing_on": [_cpu(r) for r in cost_runs]},
+    }
+    stack.down()  # the tracing-off stack below has the machine to itself
+    results["cost"]["tracing_off"] = tracing_off_runs(settings, busiest["concurrency"])
+    results["cost"]["aws"] = {
+        "lambda_invoke_ms": settings.aws_lambda_invoke_ms,
+        "dynamodb_ms": settings.aws_dynamodb_ms,
     }
     results["summary"] = report.summarize_results(results)
     results["goals"] = report.evaluate_goals(results)
     results["duration_s"] = round(time.monotonic() - started, 1)
     return results
+
+
+def run_handler(settings: Settings, stack: BenchStack, client: Any, emulator: Any) -> dict[str, Any]:
+    """The governance handler in this process (bench.micro.governance_handler), its spans to the stack's files."""
+    from agent_runtime.tracing import TRACE_DIR_ENV
+    from bench import micro
+
+    os.environ[TRACE_DIR_ENV] = str(stack.state_dir / "traces")
+    return micro.governance_handler(
+        client.principal, emulator.cpu_seconds, count=max(30, int(150 * settings.micro_scale)), blocks=3
+    )
+
+
+def repeat_dispatch(settings: Settings, pool: GeneratorPool, target: Target, sampler: Sampler, level: int,
+                    run_id: str) -> dict[str, Any]:  # fmt: skip
+    """One more closed-loop dispatch run at `level`, for the median CPU per dispatch (one run is noisy here)."""
+    log(f"cost per call: dispatch at {level} connection(s) for {settings.duration:g} s ({run_id})")
+    sampler.window()
+    result = pool.run(
+        target, mode="closed", concurrency=level, duration=settings.duration, warmup=settings.warmup, run_id=run_id
+    )
+    run = with_cpu_per_request({"target": "dispatch", **result, **sampler.close_window()})
+    _say(run)
+    return run
+
+
+def _cpu(run: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "throughput_rps": run["throughput_rps"],
+        "errors": run["errors"],
+        "other_busy_cores": run["other_busy_cores"],
+        "cpu_ms_per_request": run["cpu_ms_per_request"],
+    }
+
+
+def tracing_off_runs(settings: Settings, level: int) -> list[dict[str, Any]]:
+    """The same dispatch runs on a second stack whose services trace nothing (OTEL_SDK_DISABLED=true)."""
+    log("cost per call: a second stack with tracing off")
+    with BenchStack(env={"OTEL_SDK_DISABLED": "true"}) as stack:
+        stack.up()
+        client, orbit = prepare(stack)
+        with GeneratorPool(settings.generators) as pool:
+            target = targets(stack, client, orbit)["dispatch"]
+            status, body = probe(target)
+            if status != target.expect_status or target.expect_body.encode() not in body:
+                raise BenchError(f"dispatch (tracing off) answered {status}: {body[:300]!r}")
+            groups = [port_group(name, stack.ports[name]) for name in ("emulator", "governance", "axon", "orbit")]
+            sampler = Sampler(groups).start()
+            try:
+                repeat_dispatch(settings, pool, target, sampler, level, "off-warm")  # as the first stack was
+                return [
+                    _cpu(repeat_dispatch(settings, pool, target, sampler, level, f"off-{n}"))
+                    for n in range(settings.cost_repeats)
+                ]
+            finally:
+                sampler.stop()
 
 
 def with_cpu_per_request(run: dict[str, Any]) -> dict[str, Any]:
