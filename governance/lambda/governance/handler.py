@@ -23,9 +23,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from agent_runtime import aws, receipts, tracing
+from agent_runtime.aws_lean import LeanDynamoDB
 from agent_runtime.botocore_lean import lean
 from agent_runtime.decision_log import DecisionLog, DecisionRecord
-from agent_runtime.dynamodb_lean import LeanDynamoDB
 from agent_runtime.logs import JsonFormatter, configure_logging, correlation_id_var
 from agent_runtime.tracing import configure_tracing
 from governance.config import Settings
