@@ -363,7 +363,8 @@ def governance_decision(
 # --- the governance handler, in process ----------------------------------------------------------------------
 
 
-def _handler_event(principal: str, i: int) -> dict[str, Any]:
+def handler_event(principal: str, i: int) -> dict[str, Any]:
+    """An event as Orbit sends it for a dispatch, with a request id of its own."""
     context = {"user_id": "bench", "request_id": f"h{i}-{uuid.uuid4()}"}
     return {
         "principal": principal,
@@ -409,7 +410,7 @@ def governance_handler(
     def block(offset: int) -> tuple[float, float, float]:
         started, cpu, emulator = time.perf_counter(), _own_cpu(), emulator_cpu()
         for i in range(offset, offset + count):
-            answer = lambda_handler(_handler_event(principal, i), None)
+            answer = lambda_handler(handler_event(principal, i), None)
             if not answer.get("allowed"):
                 raise ValueError(f"the handler refused the bench's request: {answer.get('reason')}")
         return (
@@ -422,7 +423,7 @@ def governance_handler(
     stdout, sys.stdout = sys.stdout, open(os.devnull, "w")  # noqa: SIM115 - the audit events and EMF lines
     try:
         for i in range(20):  # warm: the runtime, the clients' connections, the policy set
-            lambda_handler(_handler_event(principal, -i - 1), None)
+            lambda_handler(handler_event(principal, -i - 1), None)
         for n in range(blocks):
             for mode in ("on", "off"):
                 if mode == "off":

@@ -25,6 +25,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from bench.micro import handler_event
 from bench.run import prepare
 from bench.signing import Signer
 from bench.stack import REGION, BenchStack, log
@@ -33,20 +34,6 @@ from bench.stack import REGION, BenchStack, log
 def say(text: str) -> None:
     """Results go to stderr: stdout is where the services' logs and audit events go (sent to /dev/null)."""
     print(text, file=sys.stderr, flush=True)
-
-
-def _event(principal: str) -> dict[str, Any]:
-    from agent_runtime.receipts import request_digest
-
-    context = {"user_id": "bench", "request_id": f"p-{uuid.uuid4()}"}
-    return {
-        "principal": principal,
-        "intent": "call_reasoning",
-        "context": context,
-        "source_ip": "127.0.0.1",
-        "correlation_id": str(uuid.uuid4()),
-        "request_digest": request_digest("call_reasoning", context),
-    }
 
 
 def _measure(name: str, call: Any, count: int, top: int, fresh_threads: Any = None) -> None:
@@ -86,7 +73,7 @@ def profile_handler(stack: BenchStack, client: Any, count: int, top: int) -> Non
     from governance.handler import lambda_handler
 
     def call() -> None:
-        answer = lambda_handler(_event(client.principal), None)
+        answer = lambda_handler(handler_event(client.principal, 0), None)
         assert answer["allowed"], answer
 
     def fresh_pool() -> None:
@@ -124,7 +111,7 @@ def profile_axon(stack: BenchStack, client: Any, orbit: Any, count: int, top: in
     lam = aws.client("lambda")
     prepared = []
     for _ in range(count * 2 + 30):
-        event = _event(client.principal)
+        event = handler_event(client.principal, 0)
         answer = json.loads(
             lam.invoke(FunctionName=names.governance_function, Payload=json.dumps(event).encode())["Payload"].read()
         )

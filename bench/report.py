@@ -168,6 +168,14 @@ def aws_estimate(results: dict[str, Any], handler: dict[str, Any] | None) -> dic
     }
 
 
+def _at_most(goal_id: str, description: str, value: float | None, shown: str) -> dict[str, Any]:
+    """A goal of at most GOALS[goal_id] milliseconds; None: not measured in this run."""
+    target = f"≤ {GOALS[goal_id]:g} ms"
+    if value is None:
+        return _goal(goal_id, description, target, None, "not measured", None)
+    return _goal(goal_id, description, target, value, shown, value <= GOALS[goal_id])
+
+
 def _goal(goal_id: str, description: str, target: str, measured: Any, shown: str, met: bool | None) -> dict[str, Any]:
     return {"id": goal_id, "goal": description, "target": target, "measured": measured, "shown": shown, "met": met}
 
@@ -195,13 +203,11 @@ def evaluate_goals(results: dict[str, Any]) -> list[dict[str, Any]]:
     ]
     p99 = s["open_loop_p99_ms"]
     goals.append(
-        _goal(
+        _at_most(
             "open_loop_p99_ms",
             "Dispatch p99 at half its max throughput (open loop)",
-            f"≤ {GOALS['open_loop_p99_ms']:g} ms",
             p99,
-            "not measured" if p99 is None else f"{_num(p99)} ms at {_num(s['open_loop_rate_rps'])} req/s",
-            None if p99 is None else p99 <= GOALS["open_loop_p99_ms"],
+            f"{_num(p99)} ms at {_num(s['open_loop_rate_rps'])} req/s",
         )
     )
     overhead = s["zero_trust_overhead_p50_ms"]
@@ -251,46 +257,29 @@ def evaluate_goals(results: dict[str, Any]) -> list[dict[str, Any]]:
 def cost_goals(cost: dict[str, Any] | None) -> list[dict[str, Any]]:
     if not cost:
         return []
-    on = cost["tracing_on"]
-    goals = []
-    for goal_id, name, label in (("orbit_cpu_ms", "orbit", "Orbit"), ("axon_cpu_ms", "axon", "Axon")):
-        value = on.get(name)
-        goals.append(
-            _goal(
-                goal_id,
-                f"{label}'s CPU per dispatch (median at {cost['concurrency']} connections, tracing on)",
-                f"≤ {GOALS[goal_id]:g} ms",
-                value,
-                "not measured" if value is None else f"{_num(value, 2)} ms",
-                None if value is None else value <= GOALS[goal_id],
-            )
-        )
+    on, level = cost["tracing_on"], cost["concurrency"]
+    delta = cost.get("tracing_delta_ms")
     handler = cost.get("handler_on_ms")
-    goals.append(
-        _goal(
+    return [
+        *(
+            _at_most(goal_id, f"{label}'s CPU per dispatch (median at {level} connections, tracing on)",
+                     on.get(name), f"{_num(on.get(name), 2)} ms")
+            for goal_id, name, label in (("orbit_cpu_ms", "orbit", "Orbit"), ("axon_cpu_ms", "axon", "Axon"))
+        ),
+        _at_most(
             "handler_cpu_ms",
             "Governance handler's CPU per decision, in process (boto3 included; emulator and Lambda API not)",
-            f"≤ {GOALS['handler_cpu_ms']:g} ms",
             handler,
-            "not measured" if handler is None else f"{_num(handler, 2)} ms",
-            None if handler is None else handler <= GOALS["handler_cpu_ms"],
-        )
-    )
-    delta = cost.get("tracing_delta_ms")
-    goals.append(
-        _goal(
+            f"{_num(handler, 2)} ms",
+        ),
+        _at_most(
             "tracing_cpu_ms",
             "Tracing at 100 % sampling, on minus off: CPU per dispatch of Orbit + Governance + Axon",
-            f"≤ {GOALS['tracing_cpu_ms']:g} ms",
             delta,
-            "not measured"
-            if delta is None
-            else f"{_signed(delta)} ms ({_num(cost['tracing_on_product_ms'], 2)} − "
-            f"{_num(cost['tracing_off_product_ms'], 2)})",
-            None if delta is None else delta <= GOALS["tracing_cpu_ms"],
-        )
-    )
-    return goals
+            f"{_signed(delta or 0.0)} ms ({_num(cost.get('tracing_on_product_ms'), 2)} − "
+            f"{_num(cost.get('tracing_off_product_ms'), 2)})",
+        ),
+    ]  # fmt: skip
 
 
 def soak_goal(soak: dict[str, Any]) -> dict[str, Any]:
