@@ -478,8 +478,10 @@ def render_cost(cost: dict[str, Any] | None) -> list[str]:
     if aws:
         lines += [
             "",
-            "Estimated dispatch p50 in AWS (the breakdown's medians below, with the emulator and the local Lambda hop "
-            "replaced by typical AWS figures; sources in docs/performance.md):",
+            _para(
+                "Estimated dispatch p50 in AWS (the breakdown's medians below, with the emulator and the local Lambda "
+                "hop replaced by typical AWS figures; sources in docs/performance.md):"
+            ),
             "",
         ]
         lines += _table(
