@@ -448,9 +448,9 @@ def render_cost(cost: dict[str, Any] | None) -> list[str]:
         "### Cost per call (CPU per dispatch, tracing on and off)",
         "",
         _para(
-            f"Medians of the repeated dispatch runs at {cost['concurrency']} connections: tracing on (every span "
-            "recorded and exported to the stack's trace files) on the bench's stack, tracing off "
-            "(`OTEL_SDK_DISABLED=true`) on a second stack started for it. The governance handler is measured in "
+            f"Medians of the repeated dispatch runs at {cost['concurrency']} connections on two fresh stacks started "
+            "for them, measured in alternation: tracing on (every span recorded and exported to the stack's trace "
+            "files) and tracing off (`OTEL_SDK_DISABLED=true`). The governance handler is measured in "
             "the bench's process (its boto3 calls included), so the Lambda API's HTTP serving is the rest of that "
             "process; the emulator is not the product's."
         ),

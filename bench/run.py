@@ -238,10 +238,6 @@ def measure(settings: Settings, stack: BenchStack) -> dict[str, Any]:
                     runs.append(with_cpu_per_request({"target": name, **result, **sampler.close_window()}))
                     _say(runs[-1])
             busiest = max((r for r in runs if r["target"] == "dispatch"), key=lambda r: r["throughput_rps"])
-            cost_runs = [busiest] + [
-                repeat_dispatch(settings, pool, paths["dispatch"], sampler, busiest["concurrency"], f"on-{n}")
-                for n in range(1, settings.cost_repeats)
-            ]
             best = max(r["throughput_rps"] for r in runs if r["target"] == "dispatch")
             rate = max(best / 2, 1.0)
             log(f"open loop: dispatch at {rate:.1f} req/s (half of {best:.1f}) for {settings.open_seconds:g} s")
@@ -270,10 +266,10 @@ def measure(settings: Settings, stack: BenchStack) -> dict[str, Any]:
         "peak_rss_mib": {name: round(size / 2**20, 1) for name, size in peaks.items()},
         "micro": micro,
         "breakdown": legs,
-        "cost": {"concurrency": busiest["concurrency"], "tracing_on": [_cpu(r) for r in cost_runs]},
+        "cost": {"concurrency": busiest["concurrency"]},
     }
-    stack.down()  # the tracing-off stack below has the machine to itself
-    results["cost"]["tracing_off"] = tracing_off_runs(settings, busiest["concurrency"])
+    stack.down()  # the two stacks below have the machine to themselves
+    results["cost"].update(tracing_on_and_off(settings, busiest["concurrency"]))
     results["cost"]["aws"] = {
         "lambda_invoke_ms": settings.aws_lambda_invoke_ms,
         "dynamodb_ms": settings.aws_dynamodb_ms,
@@ -296,12 +292,17 @@ def run_handler(settings: Settings, stack: BenchStack, client: Any, emulator: An
 
 
 def repeat_dispatch(settings: Settings, pool: GeneratorPool, target: Target, sampler: Sampler, level: int,
-                    run_id: str) -> dict[str, Any]:  # fmt: skip
-    """One more closed-loop dispatch run at `level`, for the median CPU per dispatch (one run is noisy here)."""
-    log(f"cost per call: dispatch at {level} connection(s) for {settings.duration:g} s ({run_id})")
+                    run_id: str, duration: float | None = None) -> dict[str, Any]:  # fmt: skip
+    """One closed-loop dispatch run at `level`, with the CPU each process of `sampler` spent per dispatch."""
+    log(f"cost per call: dispatch at {level} connection(s) for {duration or settings.duration:g} s ({run_id})")
     sampler.window()
     result = pool.run(
-        target, mode="closed", concurrency=level, duration=settings.duration, warmup=settings.warmup, run_id=run_id
+        target,
+        mode="closed",
+        concurrency=level,
+        duration=duration or settings.duration,
+        warmup=settings.warmup,
+        run_id=run_id,
     )
     run = with_cpu_per_request({"target": "dispatch", **result, **sampler.close_window()})
     _say(run)
@@ -317,26 +318,37 @@ def _cpu(run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def tracing_off_runs(settings: Settings, level: int) -> list[dict[str, Any]]:
-    """The same dispatch runs on a second stack whose services trace nothing (OTEL_SDK_DISABLED=true)."""
-    log("cost per call: a second stack with tracing off")
-    with BenchStack(env={"OTEL_SDK_DISABLED": "true"}) as stack:
-        stack.up()
-        client, orbit = prepare(stack)
-        with GeneratorPool(settings.generators) as pool:
+def tracing_on_and_off(settings: Settings, level: int) -> dict[str, list[dict[str, Any]]]:
+    """Tracing on versus off, fairly: two fresh stacks, the same age and load, one with OTEL_SDK_DISABLED=true,
+    measured in alternation (on, off, on, off, ...) so that the machine's drift falls on both alike. (The bench's
+    own stack is not used: after its runs its tables and replay stores are larger, which costs CPU per call.)"""
+    log("cost per call: two fresh stacks, tracing on and tracing off")
+    with (
+        BenchStack() as on_stack,
+        BenchStack(env={"OTEL_SDK_DISABLED": "true"}) as off_stack,
+        GeneratorPool(settings.generators) as pool,
+    ):
+        legs = {}
+        for mode, stack in (("on", on_stack), ("off", off_stack)):
+            stack.up()
+            client, orbit = prepare(stack)
             target = targets(stack, client, orbit)["dispatch"]
             status, body = probe(target)
             if status != target.expect_status or target.expect_body.encode() not in body:
-                raise BenchError(f"dispatch (tracing off) answered {status}: {body[:300]!r}")
+                raise BenchError(f"dispatch (tracing {mode}) answered {status}: {body[:300]!r}")
             groups = [port_group(name, stack.ports[name]) for name in ("emulator", "governance", "axon", "orbit")]
-            sampler = Sampler(groups).start()
-            try:
-                repeat_dispatch(settings, pool, target, sampler, level, "off-warm")  # as the first stack was
-                return [
-                    _cpu(repeat_dispatch(settings, pool, target, sampler, level, f"off-{n}"))
-                    for n in range(settings.cost_repeats)
-                ]
-            finally:
+            legs[mode] = (target, Sampler(groups).start())
+        try:
+            for mode, (target, sampler) in legs.items():  # warm both the same way
+                repeat_dispatch(settings, pool, target, sampler, level, f"{mode}-warm", duration=2.0)
+            measured: dict[str, list[dict[str, Any]]] = {"tracing_on": [], "tracing_off": []}
+            for n in range(settings.cost_repeats):
+                for mode, (target, sampler) in legs.items():
+                    run = repeat_dispatch(settings, pool, target, sampler, level, f"{mode}-{n}")
+                    measured[f"tracing_{mode}"].append(_cpu(run))
+            return measured
+        finally:
+            for _, sampler in legs.values():
                 sampler.stop()
 
 

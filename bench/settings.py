@@ -5,10 +5,10 @@
 | BENCH_LEVELS | closed-loop concurrency levels, comma-separated | 1,4,16 |
 | BENCH_DURATION | seconds measured per closed-loop run | 6 |
 | BENCH_WARMUP | seconds of warm-up before each run | 1 |
-| BENCH_OPEN_SECONDS | seconds of the open loop | 15 |
+| BENCH_OPEN_SECONDS | seconds of the open loop | 10 |
 | BENCH_GENERATORS | load-generator processes | one per CPU, at most 4 |
 | BENCH_DEADLINE | seconds after which `make bench` stops itself | 290 |
-| BENCH_COST_REPEATS | dispatch runs at the busiest level with tracing on, and again off (medians) | 3 |
+| BENCH_COST_REPEATS | dispatch runs per stack, two fresh stacks (tracing on and off; medians) | 3 |
 | BENCH_AWS_LAMBDA_INVOKE_MS | the AWS estimate's Lambda Invoke round trip (docs/performance.md) | 10 |
 | BENCH_AWS_DYNAMODB_MS | the AWS estimate's DynamoDB round trip (docs/performance.md) | 5 |
 | SOAK_SECONDS | the soak's length | 180 |
@@ -75,7 +75,7 @@ class Settings:
     levels: tuple[int, ...] = (1, 4, 16)
     duration: float = 6.0
     warmup: float = 1.0
-    open_seconds: float = 15.0
+    open_seconds: float = 10.0
     open_warmup: float = 2.0
     open_connections: int = 32
     generators: int = 2
@@ -138,8 +138,8 @@ class Settings:
     def estimate(self) -> float:
         """Seconds the load phases of `make bench` take (the stack's start and the micro-benchmarks add ~40 s)."""
         closed = len(self.levels) * 3 * (self.warmup + self.duration + 0.8)
-        # cost per call: the repeats with tracing on, and a second stack (about 25 s to start) with tracing off
-        cost = (2 * self.cost_repeats) * (self.warmup + self.duration + 0.8) + 25
+        # cost per call: two fresh stacks (about 15 s each to start), a short warm run and the repeats on each
+        cost = (2 * self.cost_repeats) * (self.warmup + self.duration + 0.8) + 2 * (15 + self.warmup + 2.8)
         return closed + self.open_warmup + self.open_seconds + 1 + cost
 
     @property
