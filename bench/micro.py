@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -116,11 +117,12 @@ def sigv4_verify(count: int = 5000) -> dict[str, Any]:
     """SigV4Verifier.verify on a 1 KB POST body: canonicalisation, HMAC, constant-time compare, replay record."""
     url = "http://127.0.0.1:8080/dispatch"
     warm = 200
+    # The memory replay store refuses what was signed before it started: make it first.
+    verifier = _verifier("execute-api", _CLIENT)
     requests = _signed_requests(
         count + warm, _one_kb_body, url, "execute-api", _CLIENT, {"Content-Type": "application/json"}
     )
     assert all(len(r.body) == 1024 for r in requests)
-    verifier = _verifier("execute-api", _CLIENT)
     samples = _time_calls(lambda i: verifier.verify(requests[i]), count, warmup=warm)
     return {"body_bytes": 1024, "us": samples.summary()}
 
@@ -130,6 +132,9 @@ def dispatch_signatures(count: int = 3000) -> dict[str, Any]:
     as Orbit does), Axon verifies Orbit; Governance signs a receipt and Axon verifies it (Ed25519)."""
     warm = 100
     total = count + warm
+    orbit_verifier = _verifier("execute-api", _CLIENT)  # before signing: see sigv4_verify
+    axon_verifier = _verifier("axon", _ORBIT)
+    guard = MemoryReplayStore()  # the receipts' use records: also before they are issued
     orbit_url = "http://127.0.0.1:8080/dispatch"
     axon_url = "http://127.0.0.1:8081/reason"
     client_requests = _signed_requests(
@@ -177,9 +182,6 @@ def dispatch_signatures(count: int = 3000) -> dict[str, Any]:
         for i in range(total)
     ]
 
-    orbit_verifier = _verifier("execute-api", _CLIENT)
-    axon_verifier = _verifier("axon", _ORBIT)
-    guard = MemoryReplayStore()
     orbit_verify = _time_calls(lambda i: orbit_verifier.verify(client_requests[i]), count, warm)
     orbit_sign = _time_calls(
         lambda i: sign(
@@ -293,7 +295,7 @@ def _context(request_id: str) -> dict[str, Any]:
 
     request = DecisionRequest(
         principal=BENCH_PRINCIPAL,
-        intent="call_reasoning",
+        action="call_reasoning",
         user_id="bench",
         request_id=request_id,
         source_ip="127.0.0.1",
@@ -356,3 +358,89 @@ def governance_decision(
     if store is not None:
         out["read_config_ms"] = _time_calls(lambda i: store.read_config(), with_limiter, 20).summary(1000, 2)
     return out
+
+
+# --- the governance handler, in process ----------------------------------------------------------------------
+
+
+def handler_event(principal: str, i: int) -> dict[str, Any]:
+    """An event as Orbit sends it for a dispatch, with a request id of its own."""
+    context = {"user_id": "bench", "request_id": f"h{i}-{uuid.uuid4()}"}
+    return {
+        "principal": principal,
+        "intent": "call_reasoning",
+        "context": context,
+        "source_ip": "127.0.0.1",
+        "correlation_id": str(uuid.uuid4()),
+        "request_digest": receipts.request_digest("call_reasoning", context),
+    }
+
+
+def _own_cpu() -> float:
+    """CPU seconds of this process's threads, the bench's sampler excepted (it is not the handler's work; the
+    handler's helper threads, and the span exporter's, are). Threads that ended took their time with them, so the
+    handler's pool is long-lived (it is)."""
+    total = 0.0
+    for thread in threading.enumerate():
+        if thread.name.startswith("bench-") or thread.ident is None:
+            continue
+        try:
+            total += time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+        except OSError:  # the thread ended meanwhile
+            continue
+    return total
+
+
+def governance_handler(
+    principal: str, emulator_cpu: Callable[[], float], *, count: int = 150, blocks: int = 3
+) -> dict[str, Any]:
+    """CPU per decision of `governance.handler.lambda_handler` called in this process, as the Lambda runtime calls
+    it: the boto3 calls to DynamoDB (three counters, the decision log) and Secrets Manager are included, the
+    emulator's work (measured from its process, `emulator_cpu()` in seconds) and the Lambda API's HTTP serving are
+    not. The CPU of every thread but the bench's own sampler, so the handler's helper threads count. Blocks
+    alternate tracing on (every span recorded and exported) and off (OTEL_SDK_DISABLED); each figure is the
+    median of its blocks."""
+    import os
+    import statistics
+    import sys
+
+    from agent_runtime import tracing
+    from governance.handler import lambda_handler
+
+    def block(offset: int) -> tuple[float, float, float]:
+        started, cpu, emulator = time.perf_counter(), _own_cpu(), emulator_cpu()
+        for i in range(offset, offset + count):
+            answer = lambda_handler(handler_event(principal, i), None)
+            if not answer.get("allowed"):
+                raise ValueError(f"the handler refused the bench's request: {answer.get('reason')}")
+        return (
+            (_own_cpu() - cpu) / count * 1000,
+            (time.perf_counter() - started) / count * 1000,
+            (emulator_cpu() - emulator) / count * 1000,
+        )
+
+    figures: dict[str, list[tuple[float, float, float]]] = {"on": [], "off": []}
+    stdout, sys.stdout = sys.stdout, open(os.devnull, "w")  # noqa: SIM115 - the audit events and EMF lines
+    try:
+        for i in range(20):  # warm: the runtime, the clients' connections, the policy set
+            lambda_handler(handler_event(principal, -i - 1), None)
+        for n in range(blocks):
+            for mode in ("on", "off"):
+                if mode == "off":
+                    os.environ["OTEL_SDK_DISABLED"] = "true"
+                tracing.configure_tracing("governance")
+                os.environ.pop("OTEL_SDK_DISABLED", None)
+                figures[mode].append(block((2 * n + (mode == "off")) * count))
+    finally:
+        sys.stdout.close()
+        sys.stdout = stdout
+        tracing.configure_tracing("governance")
+    return {
+        mode: {
+            "cpu_ms": round(statistics.median(b[0] for b in runs), 3),
+            "wall_ms": round(statistics.median(b[1] for b in runs), 3),
+            "emulator_cpu_ms": round(statistics.median(b[2] for b in runs), 3),
+            "blocks_cpu_ms": [round(b[0], 3) for b in runs],
+        }
+        for mode, runs in figures.items()
+    } | {"count": count, "blocks": blocks}

@@ -137,6 +137,8 @@ def targets(stack: BenchStack, client: Any, orbit: Any, hello_port: int | None =
 
 
 def run_micro(settings: Settings, stack: BenchStack) -> dict[str, Any]:
+    from concurrent.futures import ThreadPoolExecutor
+
     from agent_runtime import aws
     from agent_runtime.names import Names
     from bench import micro
@@ -155,7 +157,7 @@ def run_micro(settings: Settings, stack: BenchStack) -> dict[str, Any]:
     results["governance"] = micro.governance_decision(
         schema,
         evaluations=max(200, int(2000 * scale)),
-        limiter=RateLimiter(dynamodb, names.rate_limits_table),
+        limiter=RateLimiter(dynamodb, names.rate_limits_table, ThreadPoolExecutor(max_workers=4)),
         store=PolicyStore(dynamodb, names.policies_table),
         with_limiter=max(50, int(300 * scale)),
     )
@@ -215,6 +217,8 @@ def measure(settings: Settings, stack: BenchStack) -> dict[str, Any]:
             sampler.window()
             micro = run_micro(settings, stack)
             micro["machine"] = sampler.close_window()
+            log("micro-benchmarks: the governance handler in process, tracing on and off")
+            micro["governance_handler"] = run_handler(settings, stack, client, groups[0])
             log("breakdown: the legs of a dispatch, one at a time")
             sampler.window()
             legs = run_breakdown(settings, stack, client, orbit)
@@ -233,6 +237,7 @@ def measure(settings: Settings, stack: BenchStack) -> dict[str, Any]:
                     )
                     runs.append(with_cpu_per_request({"target": name, **result, **sampler.close_window()}))
                     _say(runs[-1])
+            busiest = max((r for r in runs if r["target"] == "dispatch"), key=lambda r: r["throughput_rps"])
             best = max(r["throughput_rps"] for r in runs if r["target"] == "dispatch")
             rate = max(best / 2, 1.0)
             log(f"open loop: dispatch at {rate:.1f} req/s (half of {best:.1f}) for {settings.open_seconds:g} s")
@@ -261,11 +266,90 @@ def measure(settings: Settings, stack: BenchStack) -> dict[str, Any]:
         "peak_rss_mib": {name: round(size / 2**20, 1) for name, size in peaks.items()},
         "micro": micro,
         "breakdown": legs,
+        "cost": {"concurrency": busiest["concurrency"]},
+    }
+    stack.down()  # the two stacks below have the machine to themselves
+    results["cost"].update(tracing_on_and_off(settings, busiest["concurrency"]))
+    results["cost"]["aws"] = {
+        "lambda_invoke_ms": settings.aws_lambda_invoke_ms,
+        "dynamodb_ms": settings.aws_dynamodb_ms,
     }
     results["summary"] = report.summarize_results(results)
     results["goals"] = report.evaluate_goals(results)
     results["duration_s"] = round(time.monotonic() - started, 1)
     return results
+
+
+def run_handler(settings: Settings, stack: BenchStack, client: Any, emulator: Any) -> dict[str, Any]:
+    """The governance handler in this process (bench.micro.governance_handler), its spans to the stack's files."""
+    from agent_runtime.tracing import TRACE_DIR_ENV
+    from bench import micro
+
+    os.environ[TRACE_DIR_ENV] = str(stack.state_dir / "traces")
+    return micro.governance_handler(
+        client.principal, emulator.cpu_seconds, count=max(30, int(150 * settings.micro_scale)), blocks=3
+    )
+
+
+def repeat_dispatch(settings: Settings, pool: GeneratorPool, target: Target, sampler: Sampler, level: int,
+                    run_id: str, duration: float | None = None) -> dict[str, Any]:  # fmt: skip
+    """One closed-loop dispatch run at `level`, with the CPU each process of `sampler` spent per dispatch."""
+    log(f"cost per call: dispatch at {level} connection(s) for {duration or settings.duration:g} s ({run_id})")
+    sampler.window()
+    result = pool.run(
+        target,
+        mode="closed",
+        concurrency=level,
+        duration=duration or settings.duration,
+        warmup=settings.warmup,
+        run_id=run_id,
+    )
+    run = with_cpu_per_request({"target": "dispatch", **result, **sampler.close_window()})
+    _say(run)
+    return run
+
+
+def _cpu(run: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "throughput_rps": run["throughput_rps"],
+        "errors": run["errors"],
+        "other_busy_cores": run["other_busy_cores"],
+        "cpu_ms_per_request": run["cpu_ms_per_request"],
+    }
+
+
+def tracing_on_and_off(settings: Settings, level: int) -> dict[str, list[dict[str, Any]]]:
+    """Tracing on versus off, fairly: two fresh stacks, the same age and load, one with OTEL_SDK_DISABLED=true,
+    measured in alternation (on, off, on, off, ...) so that the machine's drift falls on both alike. (The bench's
+    own stack is not used: after its runs its tables and replay stores are larger, which costs CPU per call.)"""
+    log("cost per call: two fresh stacks, tracing on and tracing off")
+    with (
+        BenchStack() as on_stack,
+        BenchStack(env={"OTEL_SDK_DISABLED": "true"}) as off_stack,
+        GeneratorPool(settings.generators) as pool,
+    ):
+        legs = {}
+        for mode, stack in (("on", on_stack), ("off", off_stack)):
+            stack.up()
+            client, orbit = prepare(stack)
+            target = targets(stack, client, orbit)["dispatch"]
+            status, body = probe(target)
+            if status != target.expect_status or target.expect_body.encode() not in body:
+                raise BenchError(f"dispatch (tracing {mode}) answered {status}: {body[:300]!r}")
+            groups = [port_group(name, stack.ports[name]) for name in ("emulator", "governance", "axon", "orbit")]
+            legs[mode] = (target, Sampler(groups).start())
+        try:
+            for mode, (target, sampler) in legs.items():  # warm both the same way
+                repeat_dispatch(settings, pool, target, sampler, level, f"{mode}-warm", duration=2.0)
+            measured: dict[str, list[dict[str, Any]]] = {"tracing_on": [], "tracing_off": []}
+            for n in range(settings.cost_repeats):
+                for mode, (target, sampler) in legs.items():
+                    run = repeat_dispatch(settings, pool, target, sampler, level, f"{mode}-{n}")
+                    measured[f"tracing_{mode}"].append(_cpu(run))
+            return measured
+        finally:
+            for _, sampler in legs.values():
+                sampler.stop()
 
 
 def with_cpu_per_request(run: dict[str, Any]) -> dict[str, Any]:

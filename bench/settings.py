@@ -2,12 +2,15 @@
 
 | variable | meaning | default |
 | --- | --- | --- |
-| BENCH_LEVELS | closed-loop concurrency levels, comma-separated | 1,4,16,64 |
+| BENCH_LEVELS | closed-loop concurrency levels, comma-separated | 1,4,16 |
 | BENCH_DURATION | seconds measured per closed-loop run | 6 |
 | BENCH_WARMUP | seconds of warm-up before each run | 1 |
-| BENCH_OPEN_SECONDS | seconds of the open loop | 15 |
+| BENCH_OPEN_SECONDS | seconds of the open loop | 10 |
 | BENCH_GENERATORS | load-generator processes | one per CPU, at most 4 |
 | BENCH_DEADLINE | seconds after which `make bench` stops itself | 290 |
+| BENCH_COST_REPEATS | dispatch runs per stack, two fresh stacks (tracing on and off; medians) | 3 |
+| BENCH_AWS_LAMBDA_INVOKE_MS | the AWS estimate's Lambda Invoke round trip (docs/performance.md) | 10 |
+| BENCH_AWS_DYNAMODB_MS | the AWS estimate's DynamoDB round trip (docs/performance.md) | 5 |
 | SOAK_SECONDS | the soak's length | 180 |
 | SOAK_WARMUP_SECONDS | the soak's warm-up | a third of it, at most 40 |
 | SOAK_SAMPLE_SECONDS | seconds between two memory samples | 5 |
@@ -69,15 +72,18 @@ class _Reader:
 @dataclass(frozen=True)
 class Settings:
     # make bench
-    levels: tuple[int, ...] = (1, 4, 16, 64)
+    levels: tuple[int, ...] = (1, 4, 16)
     duration: float = 6.0
     warmup: float = 1.0
-    open_seconds: float = 15.0
+    open_seconds: float = 10.0
     open_warmup: float = 2.0
     open_connections: int = 32
     generators: int = 2
     deadline: float = 290.0
     micro_scale: float = 1.0
+    cost_repeats: int = 3
+    aws_lambda_invoke_ms: float = 10.0
+    aws_dynamodb_ms: float = 5.0
     # make soak
     soak_seconds: float = 180.0
     soak_warmup: float = 40.0
@@ -93,7 +99,15 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None, quick: bool = False) -> Settings:
         read = _Reader(os.environ if env is None else env)
         base = (
-            cls(levels=(1, 8), duration=2.0, warmup=0.5, open_seconds=3.0, open_warmup=0.5, micro_scale=0.1)
+            cls(
+                levels=(1, 8),
+                duration=2.0,
+                warmup=0.5,
+                open_seconds=3.0,
+                open_warmup=0.5,
+                micro_scale=0.1,
+                cost_repeats=1,
+            )
             if quick
             else cls()
         )
@@ -108,6 +122,9 @@ class Settings:
             generators=read.whole("BENCH_GENERATORS", min(os.cpu_count() or 2, 4)),
             deadline=read.number("BENCH_DEADLINE", base.deadline),
             micro_scale=base.micro_scale,
+            cost_repeats=read.whole("BENCH_COST_REPEATS", base.cost_repeats),
+            aws_lambda_invoke_ms=read.number("BENCH_AWS_LAMBDA_INVOKE_MS", base.aws_lambda_invoke_ms),
+            aws_dynamodb_ms=read.number("BENCH_AWS_DYNAMODB_MS", base.aws_dynamodb_ms),
             soak_seconds=soak_seconds,
             soak_warmup=read.number("SOAK_WARMUP_SECONDS", min(40.0, soak_seconds / 3), positive=False),
             soak_sample_seconds=read.number("SOAK_SAMPLE_SECONDS", base.soak_sample_seconds),
@@ -121,7 +138,9 @@ class Settings:
     def estimate(self) -> float:
         """Seconds the load phases of `make bench` take (the stack's start and the micro-benchmarks add ~40 s)."""
         closed = len(self.levels) * 3 * (self.warmup + self.duration + 0.8)
-        return closed + self.open_warmup + self.open_seconds + 1
+        # cost per call: two fresh stacks (about 15 s each to start), a short warm run and the repeats on each
+        cost = (2 * self.cost_repeats) * (self.warmup + self.duration + 0.8) + 2 * (15 + self.warmup + 2.8)
+        return closed + self.open_warmup + self.open_seconds + 1 + cost
 
     @property
     def soak_window(self) -> float:

@@ -162,3 +162,52 @@ def test_soak_growth_compares_steady_start_with_end():
 
 def report_mib(n: int) -> int:
     return n * 2**20
+
+
+def _cost_runs(orbit: float, axon: float, governance: float) -> list[dict]:
+    return [
+        {"throughput_rps": 50.0, "errors": 0, "other_busy_cores": 0.0,
+         "cpu_ms_per_request": {"orbit": orbit + d, "axon": axon + d, "governance": governance + d, "emulator": 9.0}}
+        for d in (0.0, 0.5, -0.1)  # the medians are orbit, axon, governance
+    ]  # fmt: skip
+
+
+def test_cost_per_call_medians_goals_and_aws_estimate():
+    results = copy.deepcopy(SYNTHETIC)
+    results["cost"] = {
+        "concurrency": 8,
+        "tracing_on": _cost_runs(1.4, 0.9, 4.0),
+        "tracing_off": _cost_runs(1.3, 0.85, 3.9),
+        "aws": {"lambda_invoke_ms": 10.0, "dynamodb_ms": 5.0},
+    }
+    results["micro"]["governance_handler"] = {
+        "on": {"cpu_ms": 1.2, "wall_ms": 9.0, "emulator_cpu_ms": 8.0},
+        "off": {"cpu_ms": 1.0, "wall_ms": 8.5, "emulator_cpu_ms": 8.0},
+    }
+    results["breakdown"] = {
+        "dispatch_ms": {"p50": 20.0}, "governance_invoke_ms": {"p50": 15.0}, "governance_handler_ms": {"p50": 12.0},
+    }  # fmt: skip
+    results["summary"] = report.summarize_results(results)
+    cost = results["summary"]["cost"]
+    assert cost["tracing_on"]["orbit"] == pytest.approx(1.4)
+    assert cost["tracing_on_product_ms"] == pytest.approx(6.3)
+    assert cost["tracing_delta_ms"] == pytest.approx(0.25)  # 6.3 - 6.05
+    assert cost["lambda_api_serving_ms"] == pytest.approx(2.8)  # the process (4.0) minus the handler (1.2)
+    assert cost["aws"]["dispatch_p50_ms"] == pytest.approx(5.0 + 10.0 + 1.2 + 5.0)
+    goals = {g["id"]: g["met"] for g in report.evaluate_goals(results)}
+    assert goals["orbit_cpu_ms"] is True
+    assert goals["axon_cpu_ms"] is False  # 0.9 > 0.8
+    assert goals["handler_cpu_ms"] is True
+    assert goals["tracing_cpu_ms"] is False  # 0.25 > 0.2
+    results["goals"] = report.evaluate_goals(results)
+    del results["breakdown"]  # the synthetic legs are only what the estimate reads
+    rendered = report.render_results(results)
+    assert "### Cost per call" in rendered
+    assert "| **Estimated dispatch p50 in AWS** | 21.20 |" in rendered
+
+
+def test_cost_goals_not_measured_without_the_cost_runs():
+    results = copy.deepcopy(SYNTHETIC)
+    results["summary"] = report.summarize_results(results)
+    assert results["summary"]["cost"] is None
+    assert not {"orbit_cpu_ms", "handler_cpu_ms"} & {g["id"] for g in report.evaluate_goals(results)}

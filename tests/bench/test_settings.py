@@ -8,7 +8,7 @@ from bench.settings import Settings, SettingsError
 
 
 def test_defaults_quick_and_overrides():
-    assert Settings.from_env({}).levels == (1, 4, 16, 64)
+    assert Settings.from_env({}).levels == (1, 4, 16)
     quick = Settings.from_env({}, quick=True)
     assert (quick.levels, quick.duration) == ((1, 8), 2.0)
     given = Settings.from_env({"BENCH_LEVELS": "2,32", "BENCH_DURATION": "3.5", "BENCH_GENERATORS": "3"}, quick=True)

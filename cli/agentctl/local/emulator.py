@@ -21,9 +21,12 @@ import io
 import json
 import logging
 import os
+import selectors
 import signal
+import socket
 import sys
 import threading
+import types
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,7 @@ from moto import backends as moto_backends
 from moto.core import responses as moto_responses
 from moto.core.common_models import BaseModel
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug import serving as werkzeug_serving
 from werkzeug.serving import make_server
 from werkzeug.test import Client
 
@@ -170,6 +174,9 @@ def make_moto_lean() -> None:
 
 def serve(host: str, port: int, journal: Path, ephemeral_tables: list[str]) -> None:
     make_moto_lean()
+    werkzeug_serving.selectors = types.SimpleNamespace(  # type: ignore[assignment]
+        DefaultSelector=_NoDrainOnKeepAlive, EVENT_READ=selectors.EVENT_READ
+    )
     moto_app = DomainDispatcherApplication(create_backend_app)
     journal.parent.mkdir(parents=True, exist_ok=True)
     replayed = replay(moto_app, journal)
@@ -185,10 +192,52 @@ def serve(host: str, port: int, journal: Path, ephemeral_tables: list[str]) -> N
     server.serve_forever()
 
 
+_kept_alive = threading.local()
+
+
+class _NoDrainOnKeepAlive(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
+    """werkzeug, after each answer, reads whatever the client sent past the request (it assumes the connection
+    closes). On a kept-alive connection that would be the next request: nothing is left to drain there."""
+
+    def select(self, timeout: float | None = None) -> list[Any]:
+        if getattr(_kept_alive, "active", False):
+            return []
+        return super().select(timeout)
+
+
 class _QuietHandler(MotoRequestHandler):
     """No line per request: the emulator's log would otherwise grow with every rate-limit count."""
 
     protocol_version = "HTTP/1.1"  # keep-alive: the services reuse their connections
+
+    def send_header(self, keyword: str, value: str) -> None:
+        """werkzeug's server closes every connection ("Connection: close"), because http.server cannot drain an
+        unread body before the next request; JournalMiddleware always reads the whole body of a request that
+        declares its length, so such a connection is kept (a new TCP connection per AWS call cost both sides
+        more CPU than the call's own work). A chunked request body is not read through: that connection closes."""
+        if keyword.lower() == "connection" and value.lower() == "close" and self._drained():
+            _kept_alive.active = True  # tells the drain after the answer not to read the next request
+            return
+        super().send_header(keyword, value)
+
+    def setup(self) -> None:
+        super().setup()
+        # The headers and the body are two writes: without this, Nagle's algorithm holds the body back until the
+        # client's delayed ACK of the headers (40 ms) on a kept-alive connection.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def handle_one_request(self) -> None:
+        _kept_alive.active = False
+        super().handle_one_request()
+
+    def _drained(self) -> bool:
+        headers = self.headers
+        return (
+            headers is not None
+            and "chunked" not in headers.get("Transfer-Encoding", "").lower()
+            and headers.get("Connection", "").lower() != "close"
+            and self.request_version == "HTTP/1.1"
+        )
 
     def log_request(self, code: Any = "-", size: Any = "-") -> None:
         return

@@ -23,6 +23,8 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 from agent_runtime import aws, receipts, tracing
+from agent_runtime.aws_lean import LeanDynamoDB
+from agent_runtime.botocore_lean import lean
 from agent_runtime.decision_log import DecisionLog, DecisionRecord
 from agent_runtime.logs import JsonFormatter, configure_logging, correlation_id_var
 from agent_runtime.tracing import configure_tracing
@@ -95,12 +97,15 @@ class Runtime:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
-        dynamodb = aws.client("dynamodb", connect_timeout=1.0, read_timeout=2.0, max_attempts=2)
+        # One client for the instance's life, its connections kept alive; lean: no per-call User-Agent rebuild
+        # or client-side validation (four calls per decision).
+        dynamodb = lean(aws.client("dynamodb", connect_timeout=1.0, read_timeout=2.0, max_attempts=2))
+        writes = LeanDynamoDB(dynamodb)  # the counters' UpdateItem and the log's PutItem: a fraction of the CPU
         pool = ThreadPoolExecutor(max_workers=5, thread_name_prefix="decision")  # the log, up to four counters
         runtime = cls(
             store=PolicyStore(dynamodb, settings.policy_table),
-            limiter=RateLimiter(dynamodb, settings.rate_limit_table, pool),
-            decision_log=DecisionLog(dynamodb, settings.decision_log_table, settings.decision_log_retention_days),
+            limiter=RateLimiter(writes, settings.rate_limit_table, pool),
+            decision_log=DecisionLog(writes, settings.decision_log_table, settings.decision_log_retention_days),
             pool=pool,
             secrets=aws.client("secretsmanager"),
             receipt_key_secret=settings.receipt_key_secret,
