@@ -435,6 +435,7 @@ def render_results(results: dict[str, Any]) -> str:
     )
     lines += render_cost(s.get("cost"))
     lines += render_breakdown(results.get("breakdown"))
+    lines += render_mcp(results.get("mcp"))
     lines += render_micro(results.get("micro", {}))
     return "\n".join(lines) + "\n"
 
@@ -508,6 +509,33 @@ BREAKDOWN_LEGS = (
     ("governance_handler_ms", "… of which the handler's decision_time_ms"),
     ("lambda_hop_ms", "… of which the Lambda hop (invoke − handler)"),
 )
+
+
+def render_mcp(mcp: dict[str, Any] | None) -> list[str]:
+    """tools/call through Orbit's MCP gateway against the same call straight to the upstream (bench.mcp)."""
+    if not mcp:
+        return []
+    lines = [
+        "",
+        f"### MCP tools/call: through Orbit vs straight to the upstream ({mcp['tool']}, protocol {mcp['protocol']}, "
+        f"{mcp['seconds']:g} s per run)",
+        "",
+    ]
+    processes = ["orbit", "governance", "upstream", "emulator"]
+    return lines + _table(
+        ["Path", "Clients", "Calls/s", "p50 (ms)", "p99 (ms)", *[f"CPU ms/call {p}" for p in processes]],
+        [
+            [
+                run["mode"],
+                str(run["threads"]),
+                _num(run["throughput_rps"]),
+                _num(run["latency_ms"]["p50"], 2),
+                _num(run["latency_ms"]["p99"], 2),
+                *[_num(run["cpu_ms_per_call"].get(p), 2) for p in processes],
+            ]
+            for run in mcp["runs"]
+        ],
+    )
 
 
 def render_breakdown(legs: dict[str, Any] | None) -> list[str]:

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import mcp, report
 from bench.loadgen import GeneratorPool, Target, probe
 from bench.procs import Sampler, pid_group, port_group
 from bench.settings import Settings, SettingsError
@@ -268,6 +268,8 @@ def measure(settings: Settings, stack: BenchStack) -> dict[str, Any]:
         "breakdown": legs,
         "cost": {"concurrency": busiest["concurrency"]},
     }
+    log("mcp: tools/call through Orbit's gateway and straight to the upstream")
+    results["mcp"] = mcp.measure(stack, client, seconds=5.0)
     stack.down()  # the two stacks below have the machine to themselves
     results["cost"].update(tracing_on_and_off(settings, busiest["concurrency"]))
     results["cost"]["aws"] = {
