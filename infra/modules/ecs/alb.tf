@@ -6,7 +6,7 @@ locals {
   # The only paths the load balancer forwards (exact matches). Anything else, /metrics first of all, is answered
   # 404 by the load balancer itself: Prometheus scrapes each task on its own address inside the VPC, and no
   # encoding, case or trailing-slash variant of a hidden path can reach Orbit. A new public route of Orbit is added
-  # here too (tests/infra/test_alb_paths.py compares this list with Orbit's routes).
+  # here too (tests/infra/test_exposure.py compares this list with Orbit's routes).
   orbit_public_paths = ["/dispatch", "/health", "/mcp", "/.well-known/agent-runtime/receipt-keys"]
 }
 
