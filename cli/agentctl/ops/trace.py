@@ -202,7 +202,8 @@ def summary(trace_id: str, spans: list[dict[str, Any]]) -> dict[str, Any]:
     attributes: dict[str, Any] = {}
     for row in ordered:
         for key in ("agent_runtime.outcome", "agent_runtime.decision_id", "agent_runtime.correlation_id"):
-            attributes.setdefault(key, row.span["attributes"].get(key))
+            if attributes.get(key) is None:  # the first span that has it (the root's, when it has it)
+                attributes[key] = row.span["attributes"].get(key)
     root = ordered[0]
     return {
         "trace_id": trace_id,
