@@ -145,11 +145,6 @@ class KeyStoreUnavailable(Exception):
     """The keys could not be read for longer than the cache may serve what it holds: refuse (fail closed)."""
 
 
-class KeyReloadBusy(Exception):
-    """Enough requests already wait for a reload to find their unknown key ids: this one is refused at once (a
-    retryable 503) rather than holding one more of the service's threads."""
-
-
 class _Allowance:
     """A token bucket: `burst` reloads at once, then one per `interval` seconds."""
 
@@ -205,9 +200,7 @@ class KeyCache:
       moment it is created. Concurrent requests share one reload. Such reloads are rate-limited (a burst of
       `refresh_burst`, then one per `refresh_interval` seconds): a request waits for the next allowed reload, up to
       `unknown_wait_seconds`, instead of being refused. An id still unknown after a reload is remembered for
-      `negative_ttl_seconds`, so repeating a made-up id costs nothing. At most `max_unknown_waiters` requests
-      wait at once; the others are refused at once with KeyReloadBusy (a retryable 503), so a flood of made-up ids
-      holds at most that many of the service's threads.
+      `negative_ttl_seconds`, so repeating a made-up id costs nothing.
     - A known key id whose signature matches neither cached secret (its owner may have just rotated) triggers a
       reload of that one secret, rate-limited the same way per key id; concurrent requests wait for the reload
       in flight instead of starting their own.
@@ -224,7 +217,6 @@ class KeyCache:
         refresh_burst: int = 3,
         unknown_wait_seconds: float = 2.0,
         negative_ttl_seconds: float = 5.0,
-        max_unknown_waiters: int = 4,
         max_stale_seconds: float = 120.0,
         seed: Iterable[Credential] = (),
         clock: Callable[[], float] = time.monotonic,
@@ -235,8 +227,6 @@ class KeyCache:
         self._burst = refresh_burst
         self._unknown_wait = unknown_wait_seconds
         self._negative_ttl = negative_ttl_seconds
-        self._max_unknown_waiters = max_unknown_waiters
-        self._unknown_waiters = 0
         self._max_stale = max(max_stale_seconds, ttl_seconds)
         self._clock = clock
         self._lock = threading.Lock()
@@ -362,14 +352,7 @@ class KeyCache:
                 return list(found)
             if self._negative.get(access_key_id, float("-inf")) > arrived:
                 return []
-            if self._unknown_waiters >= self._max_unknown_waiters:
-                raise KeyReloadBusy("too many requests wait for unknown access key ids")
-            self._unknown_waiters += 1
-        try:
-            reloaded = self._load_after(arrived, arrived + self._unknown_wait, budgeted=True)
-        finally:
-            with self._lock:
-                self._unknown_waiters -= 1
+        reloaded = self._load_after(arrived, arrived + self._unknown_wait, budgeted=True)
         with self._lock:
             found = self._by_id.get(access_key_id)
             if found:

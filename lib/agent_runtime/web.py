@@ -23,7 +23,6 @@ from agent_runtime.errors import (
     utc_timestamp,
     validation_error,
 )
-from agent_runtime.keys import KeyReloadBusy
 from agent_runtime.logs import correlation_id_var, escape_controls
 from agent_runtime.sigv4 import RawRequest, SigV4Verifier, VerifiedRequest
 
@@ -122,12 +121,6 @@ def _refusing(refusals: Any, check: Any) -> Any:
             extra={"event": "auth_refused", "code": exc.code, "reason": getattr(exc, "reason", "")},
         )
         raise
-    except KeyReloadBusy as exc:  # a flood of unknown key ids: refused cheaply, without a stack trace per request
-        refusals.labels("SERVICE_UNAVAILABLE").inc()
-        log.info(
-            "authentication refused", extra={"event": "auth_refused", "code": "SERVICE_UNAVAILABLE", "reason": str(exc)}
-        )
-        raise service_unavailable("Too many requests with unknown access key ids; try again", retry_after=1) from exc
     except Exception as exc:  # Secrets Manager or the replay store failed: no way to decide, so refuse
         refusals.labels("SERVICE_UNAVAILABLE").inc()
         log.exception("authentication could not be checked", extra={"event": "auth_unavailable"})
