@@ -5,10 +5,14 @@ reads the rest of the request with blocking calls: a client that sends one byte 
 thread for as long as it likes, and as many such clients as there are threads stop the service for everyone.
 
 Here the worker's event loop reads each request (head and body) without blocking, into a buffer, and hands it to a
-thread only once it is whole; the thread's parser then reads from that buffer, never waiting on the client. A
-request must arrive whole within `REQUEST_READ_TIMEOUT` seconds of its first byte, a deadline a client cannot
-extend by trickling bytes (then it is answered 408 and closed); a body announced larger than
-`MAX_BUFFERED_BODY` is answered 413 at once. An idle connection costs a file descriptor, not a thread, as before.
+thread only once it is whole (or plainly malformed); the thread's parser then reads from that buffer only, never
+from the socket: whatever the request says, a thread never waits on the client. A request must arrive whole within
+`REQUEST_READ_TIMEOUT` seconds of its first byte, a deadline a client cannot extend by trickling bytes (then it is
+answered 408 and closed); a body announced larger than `MAX_BUFFERED_BODY` is answered 413 at once, a head larger
+than `MAX_BUFFERED_HEAD` 431. An idle connection costs a file descriptor, not a thread, as before; a new
+connection must send its first byte within `FIRST_BYTE_TIMEOUT` seconds. When a worker holds
+`worker_connections` connections, a new one evicts the connection that has waited longest without a whole request
+(never spoken, then idle kept-alive, then being read), so idle or slow connections cannot lock everyone out.
 
 Written here because no WSGI server in reach buffers requests (nginx or a load balancer in front does that
 elsewhere); it relies on gunicorn 27's ThreadWorker internals, pinned in requirements, and tests/lib covers it.
@@ -22,28 +26,34 @@ import json
 import os
 import selectors
 import socket
+import sys
 import time
 import uuid
+from collections import deque
 from functools import partial
 from typing import Any
 
 from gunicorn import util
+from gunicorn.http.unreader import Unreader
 from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
 from agent_runtime.errors import utc_timestamp
 
 REQUEST_READ_TIMEOUT = float(os.environ.get("GUNICORN_REQUEST_READ_TIMEOUT", "10"))
 MAX_BUFFERED_BODY = int(os.environ.get("GUNICORN_MAX_BUFFERED_BODY", str(128 * 1024)))
-# A head longer than this is handed to gunicorn's parser, which refuses it by its own line and field limits.
+FIRST_BYTE_TIMEOUT = float(os.environ.get("GUNICORN_FIRST_BYTE_TIMEOUT", "5"))
 MAX_BUFFERED_HEAD = 64 * 1024
+_CHUNK_SIZE_LINE = 64  # a chunk-size line: hex digits and short extensions; longer is refused
 # A thread's writes (and a malformed request's reads) on a handed-over connection never block longer than this.
 SOCKET_TIMEOUT = 30.0
 _RECV_SIZE = 64 * 1024
+_LINGER_SECONDS = 2.0  # as gunicorn's graceful close
+_LINGER_MAX_DRAIN = 64 * 1024
 
 
 def json_error(status: int, reason: str, message: str) -> bytes:
     """A whole HTTP/1.1 error response with the JSON body of the error contract, closing the connection."""
-    code = {408: "VALIDATION_ERROR", 413: "PAYLOAD_TOO_LARGE"}.get(status)
+    code = {413: "PAYLOAD_TOO_LARGE", 503: "SERVICE_UNAVAILABLE"}.get(status)
     if code is None:
         code = "INTERNAL_ERROR" if status >= 500 and status != 501 else "VALIDATION_ERROR"
     body = json.dumps(
@@ -59,10 +69,13 @@ def json_error(status: int, reason: str, message: str) -> bytes:
 def request_state(buffer: bytes | bytearray, max_body: int) -> str:
     """What the buffered bytes of one HTTP/1 request amount to:
     `partial` (wait for more), `whole` (head and body are there), `malformed` (gunicorn's parser must answer),
-    `too_large` (a body announced or sent beyond `max_body`)."""
+    `too_large` (a body announced or sent beyond `max_body`), `head_too_large` (no end of head within
+    MAX_BUFFERED_HEAD)."""
     end = buffer.find(b"\r\n\r\n")
     if end < 0:
-        return "malformed" if len(buffer) > MAX_BUFFERED_HEAD else "partial"
+        return "head_too_large" if len(buffer) > MAX_BUFFERED_HEAD else "partial"
+    if end > MAX_BUFFERED_HEAD:
+        return "head_too_large"
     content_length: int | None = None
     chunked = False
     for line in bytes(buffer[:end]).split(b"\r\n")[1:]:
@@ -87,14 +100,13 @@ def request_state(buffer: bytes | bytearray, max_body: int) -> str:
 def _chunked_state(body: memoryview, max_body: int) -> str:
     position, size_total = 0, 0
     while True:
-        line_end = bytes(body[position : position + 64]).find(b"\r\n")
+        line_end = bytes(body[position : position + _CHUNK_SIZE_LINE]).find(b"\r\n")
         if line_end < 0:
-            return "malformed" if len(body) - position >= 64 else "partial"
-        size_text = bytes(body[position : position + line_end]).split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
+            return "malformed" if len(body) - position >= _CHUNK_SIZE_LINE else "partial"
+        size_text = bytes(body[position : position + line_end]).split(b";", 1)[0].rstrip(b" \t")
+        if not size_text or size_text.strip(b"0123456789abcdefABCDEF"):  # hex digits only, as gunicorn's parser
             return "malformed"
+        size = int(size_text, 16)
         position += line_end + 2
         if size == 0:  # the last chunk: then trailer lines, each ending in CRLF, and an empty line
             rest = bytes(body[position:])
@@ -117,8 +129,25 @@ class _BoundedSocket(socket.socket):
         super().settimeout(SOCKET_TIMEOUT if flag else 0.0)
 
 
+class _BufferOnly(Unreader):
+    """The parser's source once the event loop has buffered a request: what it was given, then end of input. A
+    request whose framing says there is more (a malformed one) meets that end at once instead of a slow client."""
+
+    def chunk(self, size_hint: int | None = None) -> bytes:
+        return b""
+
+
 class BufferedThreadWorker(ThreadWorker):
     """A gthread worker whose threads only ever get whole requests (see the module's docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # gunicorn stops accepting at worker_connections; this worker keeps accepting and evicts instead (accept()),
+        # so the cap is its own and gunicorn's is set out of reach.
+        self.connection_cap = self.worker_connections
+        self.worker_connections = sys.maxsize
+        self.fresh_conns: deque[TConn] = deque()  # accepted, no byte yet; deadlines in order
+        self.closing_conns: deque[TConn] = deque()  # answered, write side shut, draining before close
 
     def accept(self, listener: Any) -> None:
         try:
@@ -130,8 +159,65 @@ class BufferedThreadWorker(ThreadWorker):
         bounded = _BoundedSocket(client_sock.family, client_sock.type, client_sock.proto, client_sock.detach())
         self.nr_conns += 1
         conn = TConn(self.cfg, bounded, client_addr, listener.getsockname())
-        # Until its first byte, a new connection waits like a kept-alive one: no thread, the keep-alive timeout.
-        self._wait_idle(conn)
+        if self.nr_conns > self.connection_cap and not self._evict_one():
+            conn.sock.setblocking(False)
+            self._refuse(conn, 503, "Service Unavailable", "The server is busy; try again")
+            return
+        # Until its first byte, a new connection waits without a thread, for FIRST_BYTE_TIMEOUT at most.
+        conn.sock.setblocking(False)
+        conn.timeout = time.monotonic() + FIRST_BYTE_TIMEOUT
+        self.fresh_conns.append(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_first_byte, conn))
+
+    def _on_first_byte(self, conn: TConn, client: Any) -> None:
+        self.poller.unregister(client)
+        self.fresh_conns.remove(conn)
+        self._start_reading(conn, b"")
+
+    def _evict_one(self) -> bool:
+        """Make room for a new connection: close the one that has waited longest without a whole request. False
+        when every connection is being served by a thread."""
+        if self.closing_conns:
+            self._close_pending(self.closing_conns[0])
+        elif self.fresh_conns:
+            self._close_pending(self.fresh_conns[0])
+        elif self.keepalived_conns:
+            self._close_pending(self.keepalived_conns[0])
+        elif self.pending_conns:
+            self._refuse(self.pending_conns[0], 503, "Service Unavailable", "The server is busy; try again")
+        else:
+            return False
+        return True
+
+    def murder_keepalived(self, force: bool = False) -> None:
+        super().murder_keepalived(force)
+        now = time.monotonic()
+        for waiting in (self.fresh_conns, self.closing_conns):
+            while waiting and (force or waiting[0].timeout <= now):
+                self._close_pending(waiting[0])
+
+    def _linger(self, conn: TConn) -> None:
+        """Close after the answer as RFC 9112 §9.6 asks (send FIN, drain what the client still sends, then close, so
+        the kernel does not reset the answer away), but in the event loop: gunicorn's own graceful close blocks
+        the loop for up to two seconds per connection, which any client could use to stall every other one."""
+        with contextlib.suppress(OSError):
+            conn.sock.shutdown(socket.SHUT_WR)
+        conn.sock.setblocking(False)
+        conn.timeout = time.monotonic() + _LINGER_SECONDS
+        conn.drained = 0
+        self.closing_conns.append(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_linger_readable, conn))
+
+    def _on_linger_readable(self, conn: TConn, client: Any) -> None:
+        try:
+            data = conn.sock.recv(_RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        conn.drained += len(data)
+        if not data or conn.drained > _LINGER_MAX_DRAIN:
+            self._close_pending(conn)
 
     def _wait_idle(self, conn: TConn, linger: float | None = None) -> None:
         conn.sock.setblocking(False)
@@ -179,12 +265,19 @@ class BufferedThreadWorker(ThreadWorker):
         if state == "too_large":
             self._refuse(conn, 413, "Payload Too Large", f"Request body is larger than {MAX_BUFFERED_BODY} bytes")
             return
+        if state == "head_too_large":
+            self._refuse(
+                conn, 431, "Request Header Fields Too Large", f"Request head is over {MAX_BUFFERED_HEAD} bytes"
+            )
+            return
         self.poller.unregister(conn.sock)
         self.pending_conns.remove(conn)
         self._hand_over(conn)
 
     def _hand_over(self, conn: TConn) -> None:
         conn.init()
+        if not isinstance(conn.parser.unreader, _BufferOnly):  # once per connection: the parser lives on it
+            conn.parser.unreader = _BufferOnly()
         conn.parser.unreader.unread(bytes(conn.buffered))
         conn.buffered = bytearray()
         conn.data_ready = True
@@ -202,8 +295,7 @@ class BufferedThreadWorker(ThreadWorker):
                 else:
                     self._wait_idle(conn, linger=None if self.alive else STOP_KEEPALIVE_LINGER)
             else:
-                self.nr_conns -= 1
-                conn.close(graceful=True)
+                self._linger(conn)
         except Exception:
             self.nr_conns -= 1
             conn.close()
@@ -223,10 +315,12 @@ class BufferedThreadWorker(ThreadWorker):
             conn.sock.send(data)
 
     def _close_pending(self, conn: TConn) -> None:
+        """Close a connection no thread holds (new, kept-alive or being read), wherever the event loop keeps it."""
         with contextlib.suppress(KeyError, ValueError, OSError):
             self.poller.unregister(conn.sock)
-        if conn in self.pending_conns:
-            self.pending_conns.remove(conn)
+        for waiting in (self.pending_conns, self.keepalived_conns, self.fresh_conns, self.closing_conns):
+            if conn in waiting:
+                waiting.remove(conn)
         self.nr_conns -= 1
         with contextlib.suppress(OSError):
             conn.sock.shutdown(socket.SHUT_RDWR)

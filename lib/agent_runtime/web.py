@@ -11,6 +11,7 @@ import uuid
 from typing import Any
 
 from flask import Blueprint, Flask, Response, g, jsonify, request
+from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import HTTPException
 
 import agent_runtime
@@ -68,7 +69,12 @@ def read_body(limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
-        chunk = stream.read(min(_READ_CHUNK, limit + 1 - size))
+        try:
+            chunk = stream.read(min(_READ_CHUNK, limit + 1 - size))
+        except (ParseException, NoMoreData) as exc:
+            # Bad chunk framing, or a body that ends early: gunicorn marks the body failed, so the connection
+            # is closed after this answer (where the next request would start is unknown).
+            raise validation_error(f"The request body is malformed: {type(exc).__name__}") from exc
         if not chunk:
             return b"".join(chunks)
         size += len(chunk)

@@ -4,6 +4,7 @@ hold no thread, meet a deadline they cannot extend, and everyone else keeps bein
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -11,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,8 @@ from tests.conftest import ROOT
 
 THREADS = 4
 READ_TIMEOUT = 3
+FIRST_BYTE_TIMEOUT = 2
+CONNECTIONS = 40  # per worker; more evict the longest-waiting
 
 
 @pytest.mark.parametrize(
@@ -45,7 +49,11 @@ READ_TIMEOUT = 3
             "too_large",
         ),
         (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXY0\r\n\r\n", "malformed"),
-        (b"GET / HTTP/1.1\r\n" + b"X: " + b"a" * 70000, "malformed"),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n1_0\r\n", "malformed"),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0x3\r\n", "malformed"),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;" + b"e" * 70, "malformed"),
+        (b"GET / HTTP/1.1\r\n" + b"X: " + b"a" * 70000, "head_too_large"),
+        (b"GET / HTTP/1.1\r\n" + b"X: " + b"a" * 70000 + b"\r\n\r\n", "head_too_large"),
     ],
 )
 def test_request_state(raw: bytes, state: str):
@@ -60,6 +68,8 @@ def server() -> Iterator[str]:
         "PYTHONPATH": str(ROOT),
         "GUNICORN_THREADS": str(THREADS),
         "GUNICORN_REQUEST_READ_TIMEOUT": str(READ_TIMEOUT),
+        "GUNICORN_FIRST_BYTE_TIMEOUT": str(FIRST_BYTE_TIMEOUT),
+        "GUNICORN_WORKER_CONNECTIONS": str(CONNECTIONS),
     }
     process = subprocess.Popen(
         [
@@ -97,9 +107,9 @@ def _port(url: str) -> int:
 class Trickler(threading.Thread):
     """A slow client: one byte every `interval` seconds of a request that never ends, until the server closes."""
 
-    def __init__(self, port: int, request: bytes, interval: float) -> None:
+    def __init__(self, port: int, request: bytes, interval: float, burst: bytes = b"") -> None:
         super().__init__(daemon=True)
-        self.port, self.request, self.interval = port, request, interval
+        self.port, self.request, self.interval, self.burst = port, request, interval, burst
         self.answer = b""
         self.closed_after: float | None = None
 
@@ -107,6 +117,8 @@ class Trickler(threading.Thread):
         started = time.monotonic()
         with socket.create_connection(("127.0.0.1", self.port)) as sock:
             sock.settimeout(0.05)
+            with contextlib.suppress(OSError):
+                sock.sendall(self.burst)  # sent at once, before the trickle
             for byte in self.request:
                 try:
                     sock.sendall(bytes([byte]))
@@ -133,7 +145,7 @@ def test_slow_clients_hold_no_thread_and_meet_a_deadline(server: str):
         started = time.monotonic()
         assert requests.post(f"{server}/echo", data=b"x" * 1000, timeout=5).json()["length"] == 1000
         latencies.append(time.monotonic() - started)
-    assert max(latencies) < 1.0, latencies
+    assert max(latencies) < 0.5, latencies
     for trickler in tricklers:
         trickler.join(timeout=READ_TIMEOUT + 5)
     for trickler in tricklers:
@@ -179,3 +191,104 @@ def test_bodies_over_the_buffer_limit_are_refused_at_once(server: str):
     assert b'"code": "PAYLOAD_TOO_LARGE"' in answer
     response = requests.post(f"{server}/echo", data=iter([b"a" * 40_000, b"b" * 40_000]), timeout=5)
     assert response.status_code == 413  # chunked, over the app's 64 KiB: refused by the app, never cut
+
+
+def _error_code(answer: bytes) -> str:
+    return json.loads(answer.split(b"\r\n\r\n", 1)[1])["code"]
+
+
+def _answers_stay_fast(server: str, count: int = 20) -> None:
+    latencies = []
+    for _ in range(count):
+        started = time.monotonic()
+        assert requests.post(f"{server}/echo", data=b"x" * 1000, timeout=5).json()["length"] == 1000
+        latencies.append(time.monotonic() - started)
+    assert max(latencies) < 0.5, latencies
+
+
+@pytest.mark.parametrize(
+    ("burst", "status"),
+    [
+        # A chunk-size line longer than any real one (an "extension"), then a trickle: malformed, and its thread
+        # must not read the trickle from the socket.
+        (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;" + b"e" * 80, b"400"),
+        # A head over the buffer's limit, then a trickle: refused by the event loop, no thread involved.
+        (b"GET /ping HTTP/1.1\r\nHost: x\r\n" + b"X-Pad: " + b"a" * 7000 + b"\r\n" + b"X: " * 20000, b"431"),
+    ],
+    ids=["long-chunk-line", "huge-head"],
+)
+def test_malformed_requests_that_trickle_are_answered_at_once_and_hold_no_thread(server: str, burst, status):
+    tricklers = [Trickler(_port(server), b"z" * 40, 0.5, burst=burst) for _ in range(THREADS * 3)]
+    for trickler in tricklers:
+        trickler.start()
+    time.sleep(1.0)
+    _answers_stay_fast(server)
+    for trickler in tricklers:
+        trickler.join(timeout=READ_TIMEOUT + 5)
+        assert trickler.closed_after is not None
+        assert trickler.closed_after < 2.0, trickler.closed_after
+        assert trickler.answer.startswith(b"HTTP/1.1 " + status), trickler.answer[:80]
+        assert _error_code(trickler.answer) == "VALIDATION_ERROR"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"5\r\nabc\r\n0\r\n\r\n",  # shorter than its size says
+        b"zz\r\nabc\r\n0\r\n\r\n",  # not a chunk size
+        b"3\r\nabcXY0\r\n\r\n",  # chunk without its terminator
+    ],
+)
+def test_a_malformed_chunked_body_is_a_400_in_json_and_the_connection_closes(server: str, body: bytes):
+    with socket.create_connection(("127.0.0.1", _port(server)), timeout=5) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + body)
+        answer = b""
+        while chunk := sock.recv(4096):  # the server closes after answering
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:200]
+    assert _error_code(answer) == "VALIDATION_ERROR"
+
+
+def test_idle_connections_cannot_lock_the_server_out(server: str):
+    idle = [socket.create_connection(("127.0.0.1", _port(server)), timeout=5) for _ in range(CONNECTIONS * 3)]
+    try:
+        time.sleep(0.5)
+        _answers_stay_fast(server)  # each new connection evicted the longest-silent one
+        time.sleep(FIRST_BYTE_TIMEOUT + 1.5)
+        for sock in idle:  # a connection that never speaks is closed after the first-byte deadline, or evicted
+            sock.settimeout(0.5)
+            assert sock.recv(10) == b""
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_many_clients_at_once_keep_being_served(server: str):
+    def client(_: int) -> list[int]:
+        with requests.Session() as session:
+            return [session.post(f"{server}/echo", data=b"y" * 3000, timeout=10).status_code for _ in range(10)]
+
+    with ThreadPoolExecutor(max_workers=CONNECTIONS) as pool:
+        statuses = [status for result in pool.map(client, range(CONNECTIONS)) for status in result]
+    assert statuses.count(200) == len(statuses), sorted(set(statuses))
+
+
+def test_clients_that_keep_a_closed_connection_open_do_not_stall_the_others(server: str):
+    """After a `Connection: close` answer the server lingers for the client's FIN (RFC 9112 §9.6); gunicorn's own
+    linger blocks its event loop up to 2 s per connection, so a few such clients would stall everyone."""
+    held = []
+    try:
+        for _ in range(6):
+            sock = socket.create_connection(("127.0.0.1", _port(server)), timeout=5)
+            sock.sendall(b"GET /ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            held.append(sock)  # never closed by the client, never read
+        time.sleep(0.2)
+        _answers_stay_fast(server, count=10)
+        for sock in held:  # each got its answer, then the server's FIN
+            answer = b""
+            while chunk := sock.recv(4096):
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:80]
+    finally:
+        for sock in held:
+            sock.close()
