@@ -97,3 +97,17 @@ def test_status_shows_a_rollout_in_progress(world, emulation):
     assert orbit["in_progress"] is True
     assert (orbit["running"], orbit["pending"]) == (0, 2)
     assert orbit["deployments"][0]["rollout"] == "IN_PROGRESS"
+
+
+def test_status_exits_1_naming_what_it_could_not_read(aws_env, emulation):
+    """No resources at all (a fresh account, or the wrong credentials): what could be read is shown, the rest is
+    named on stderr, and the exit code says the status is not whole."""
+    result = run("--env", "staging", "status")
+    assert result.exit_code == 1, result.output
+    assert "ECS services" in result.stdout  # the parts that could be read are still shown
+    assert result.stderr.startswith("agentctl: could not read: governance (")
+    assert "rb-test-governance-policies (" in result.stderr  # a table that cannot be described is named too
+    assert "Traceback" not in result.output
+    as_json = run("--env", "staging", "status", "--output", "json")
+    assert as_json.exit_code == 1
+    assert "error" in json.loads(as_json.stdout)["governance"]

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from agentctl.context import target
+from agentctl.errors import AgentctlError
 from agentctl.output import OUTPUT_OPTION, emit_json, emit_table
 
 
@@ -39,8 +40,27 @@ def status(output: str) -> None:
     data = {"environment": platform.env, "project": platform.names.project, **platform.status()}
     if output == "json":
         emit_json(data)
-        return
-    click.echo(f"agent-runtime {platform.env} (PROJECT_NAME={platform.names.project})")
+    else:
+        _render(data)
+    unread = unreadable_parts(data)
+    if unread:  # what was read is shown; a status with holes is not a success (no credentials, no access, ...)
+        raise AgentctlError(f"could not read: {'; '.join(unread)}")
+
+
+def unreadable_parts(data: dict[str, Any]) -> list[str]:
+    """`part (error)` for each part of the status that could not be read, and each row of a part (a table)."""
+    unread = []
+    for name, part in data.items():
+        if isinstance(part, dict) and "error" in part:
+            unread.append(f"{name} ({part['error']})")
+        elif isinstance(part, list):
+            rows = [row for row in part if isinstance(row, dict) and row.get("status") == "ERROR"]
+            unread += [f"{row.get('table') or row.get('service')} ({row.get('detail', 'error')})" for row in rows]
+    return unread
+
+
+def _render(data: dict[str, Any]) -> None:
+    click.echo(f"agent-runtime {data['environment']} (PROJECT_NAME={data['project']})")
     if "processes" in data:  # the local stack: supervised processes instead of ECS and Lambda versions
         _section("Processes (supervisord)", data["processes"], ["name", "state", "pid", "description"])
         click.echo(f"\nGovernance: {data['governance']['served_by']}")
