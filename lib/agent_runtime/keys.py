@@ -111,8 +111,9 @@ class KeySource(Protocol):
     """Where a KeyCache reads credentials: a cheap listing of what each secret holds, then the secrets that
     changed since the last look."""
 
-    def versions(self) -> dict[str, tuple[str, ...]]:
-        """Every secret of the source -> a fingerprint of its versions (changes whenever a credential does)."""
+    def versions(self, confirm: bool = False) -> dict[str, tuple[str, ...]]:
+        """Every secret of the source -> a fingerprint of its versions (changes whenever a credential does).
+        With `confirm`, each one is read consistently, not only listed (see SecretsSource)."""
         ...
 
     def load_one(self, secret_id: str) -> list[Credential]: ...
@@ -126,16 +127,30 @@ class SecretsSource:
     secret_id: str | None = None
     prefix: str | None = None
 
-    def versions(self) -> dict[str, tuple[str, ...]]:
-        if self.secret_id is None:
-            return {name: _fingerprint(v) for name, v in _list_secrets(self.sm, self.prefix or "").items()}
-        try:
-            described = self.sm.describe_secret(SecretId=self.secret_id)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ResourceNotFoundException":
-                return {}
-            raise
-        return {self.secret_id: _fingerprint(described.get("VersionIdsToStages", {}))}
+    def versions(self, confirm: bool = False) -> dict[str, tuple[str, ...]]:
+        """ListSecrets is eventually consistent in AWS ("might not reflect changes from the last five minutes"):
+        a revoked credential can still be listed, with its old stages. With `confirm`, every listed secret is
+        described (DescribeSecret is consistent), so a deleted one is dropped and a rotated one re-read: the key
+        cache confirms at every TTL reload, which is what bounds a revocation by the TTL."""
+        if self.secret_id is not None:
+            return self._described([self.secret_id])
+        listed = _list_secrets(self.sm, self.prefix or "")
+        if confirm:
+            return self._described(sorted(listed))
+        return {name: _fingerprint(v) for name, v in listed.items()}
+
+    def _described(self, secret_ids: list[str]) -> dict[str, tuple[str, ...]]:
+        found = {}
+        for secret_id in secret_ids:
+            try:
+                described = self.sm.describe_secret(SecretId=secret_id)
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] == "ResourceNotFoundException":
+                    continue
+                raise
+            if described.get("DeletedDate") is None:  # scheduled for deletion: no longer a credential
+                found[secret_id] = _fingerprint(described.get("VersionIdsToStages", {}))
+        return found
 
     def load_one(self, secret_id: str) -> list[Credential]:
         return read_secret_versions(self.sm, secret_id)
@@ -240,6 +255,7 @@ class KeyCache:
             self._index()
         now = clock()
         self._loaded_at: float | None = None  # when the last successful load started
+        self._confirmed_at: float | None = None  # when the last successful confirmed load started
         self._valid_since: float | None = now if seeded else None  # what may still be served, and since when
         self._failed_at = float("-inf")
         self._loading_since: float | None = None  # when the load in flight started
@@ -261,10 +277,11 @@ class KeyCache:
                 secret_of[credential.access_key_id] = secret_id
         self._by_id, self._secret_of = by_id, secret_of
 
-    def _load(self, started: float) -> bool:
-        """One incremental load (the caller set `_loading_since`). True on success; a failure is logged, not raised."""
+    def _load(self, started: float, *, confirm: bool) -> bool:
+        """One incremental load (the caller set `_loading_since`). True on success; a failure is logged, not raised.
+        A confirmed load reads each secret's versions consistently: only it renews the TTL and the stale bound."""
         try:
-            listing = self._source.versions()
+            listing = self._source.versions(confirm=confirm)
             with self._lock:
                 held = {k: v for k, v in self._held.items() if k != _SEED}
             fresh = {
@@ -286,7 +303,9 @@ class KeyCache:
                     fresh[name] = self._held[name]
             self._held = fresh
             self._index()
-            self._loaded_at = self._valid_since = started
+            self._loaded_at = started
+            if confirm:
+                self._confirmed_at = self._valid_since = started
             self._loading_since = None
             self._changed.notify_all()
         return True
@@ -317,14 +336,15 @@ class KeyCache:
                     self._changed.wait(min(wait, remaining))
                 else:
                     self._changed.wait(remaining)
-        return self._load(started) and self._loaded_at is not None and self._loaded_at >= arrived
+        loaded = self._load(started, confirm=not budgeted)
+        return loaded and self._loaded_at is not None and self._loaded_at >= arrived
 
     def _ensure_fresh(self) -> None:
         """Reload when older than the TTL. One reload at a time: meanwhile the other requests use the cached keys;
         with nothing servable (no load yet, or the last success is older than max_stale), wait for a load."""
         now = self._clock()
         with self._lock:
-            if self._loaded_at is not None and now - self._loaded_at <= self._ttl:
+            if self._confirmed_at is not None and now - self._confirmed_at <= self._ttl:
                 return
             servable = self._valid_since is not None and now - self._valid_since <= self._max_stale
             in_flight = self._loading_since
@@ -332,7 +352,7 @@ class KeyCache:
             if start:
                 self._loading_since = now
         if start:
-            self._load(now)
+            self._load(now, confirm=True)
         elif not servable:  # nothing to serve meanwhile: wait for the load in flight (or start one)
             self._load_after(in_flight if in_flight is not None else now, now + self._unknown_wait, budgeted=False)
         with self._lock:
@@ -399,7 +419,7 @@ class KeyCache:
     def invalidate(self) -> None:
         """Forget the fingerprints, so that the next use reloads every secret (the peer moved to a newer key)."""
         with self._lock:
-            self._loaded_at = None
+            self._loaded_at = self._confirmed_at = None
             self._held = {k: _Held(None, v.credentials) for k, v in self._held.items()}
 
 

@@ -127,7 +127,7 @@ class _FixedKeys:
     def __init__(self, credential: Credential) -> None:
         self.credential = credential
 
-    def versions(self) -> dict[str, tuple[str, ...]]:
+    def versions(self, confirm: bool = False) -> dict[str, tuple[str, ...]]:
         return {"orbit": ("AWSCURRENT=v1",)}
 
     def load_one(self, secret_id: str) -> list[Credential]:

@@ -36,10 +36,10 @@ class CountingSource(keys.SecretsSource):
         object.__setattr__(self, "calls", {"list": 0, "one": 0})
         object.__setattr__(self, "lock", threading.Lock())
 
-    def versions(self):
+    def versions(self, confirm=False):
         with self.lock:
             self.calls["list"] += 1
-        return super().versions()
+        return super().versions(confirm=confirm)
 
     def load_one(self, secret_id):
         with self.lock:
@@ -200,7 +200,7 @@ def test_stale_keys_are_served_while_secrets_manager_fails_but_never_past_the_bo
     assert cache.candidates(created.access_key_id)
     keys.revoke_client_key(sm, NAMES, "alice")
 
-    def throttled():
+    def throttled(confirm=False):
         raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded"}}, "ListSecrets")
 
     object.__setattr__(source, "versions", throttled)
@@ -209,9 +209,53 @@ def test_stale_keys_are_served_while_secrets_manager_fails_but_never_past_the_bo
     clock.now += 50  # ...but not longer than max_stale after the last successful load: fail closed
     with pytest.raises(keys.KeyStoreUnavailable):
         cache.candidates(created.access_key_id)
-    object.__setattr__(source, "versions", lambda: keys.SecretsSource.versions(source))
+    object.__setattr__(source, "versions", lambda confirm=False: keys.SecretsSource.versions(source, confirm=confirm))
     clock.now += 1
     assert cache.candidates(created.access_key_id) == []  # Secrets Manager answers again: the revocation holds
+
+
+class LaggingListing(keys.SecretsSource):
+    """Secrets Manager in AWS: ListSecrets "might not reflect changes from the last five minutes". This listing
+    is frozen at its first answer; DescribeSecret and GetSecretValue stay consistent, as in AWS."""
+
+    def __init__(self, sm, **kwargs):
+        super().__init__(sm, **kwargs)
+        object.__setattr__(self, "frozen", None)
+
+    def versions(self, confirm=False):
+        real_list = keys._list_secrets
+        if self.frozen is None:
+            object.__setattr__(self, "frozen", real_list(self.sm, self.prefix))
+        keys._list_secrets = lambda sm, prefix: self.frozen
+        try:
+            return super().versions(confirm=confirm)
+        finally:
+            keys._list_secrets = real_list
+
+
+def test_a_revocation_holds_within_the_ttl_even_when_the_listing_lags(sm):
+    alice = keys.create_client_key(sm, NAMES, "alice")
+    bob = keys.create_client_key(sm, NAMES, "bob")
+    clock = Clock()
+    cache = keys.KeyCache(
+        LaggingListing(sm, prefix=NAMES.client_secret_prefix), ttl_seconds=10, refresh_interval=0.0, clock=clock
+    )
+    assert cache.candidates(alice.access_key_id)[0].principal == "alice"
+    keys.revoke_client_key(sm, NAMES, "alice")
+    rotated = keys.rotate_client_key(sm, NAMES, "bob")
+    clock.now += 1
+    assert cache.candidates("AKARMADEUP01") == []  # an unknown-id reload: the stale listing still shows alice...
+    assert cache.candidates(alice.access_key_id)  # ...so she is still served, within the TTL
+    clock.now += 10  # past the TTL: the reload describes every listed secret, and alice's is gone
+    assert cache.candidates(alice.access_key_id) == []
+    assert [c.secret_access_key for c in cache.candidates(bob.access_key_id)] == [
+        rotated.secret_access_key,
+        bob.secret_access_key,
+    ]  # and bob's rotation, invisible in the listing, was read too
+    for _ in range(3):  # unknown-id reloads from the stale listing do not bring the revoked key back
+        clock.now += 1
+        assert cache.candidates(f"AKARMADEUP0{_}") == []
+        assert cache.candidates(alice.access_key_id) == []
 
 
 def test_seed_from_env_and_current(sm):
@@ -269,7 +313,7 @@ class SlowSource:
         self.loads = 0
         self.lock = threading.Lock()
 
-    def versions(self):
+    def versions(self, confirm=False):
         with self.lock:
             self.loads += 1
         time.sleep(0.2)

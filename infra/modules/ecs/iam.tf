@@ -228,10 +228,12 @@ data "aws_iam_policy_document" "orbit_task" {
     resources = [var.governance_alias_arn]
   }
 
+  # DescribeSecret: ListSecrets can lag minutes behind, so each TTL reload confirms every listed credential
+  # (a revoked one is gone, a rotated one re-read) with DescribeSecret, which is consistent.
   statement {
     sid       = "ReadClientCredentials"
     effect    = "Allow"
-    actions   = ["secretsmanager:GetSecretValue"]
+    actions   = ["secretsmanager:DescribeSecret", "secretsmanager:GetSecretValue"]
     resources = [local.client_secrets_arn]
   }
 
