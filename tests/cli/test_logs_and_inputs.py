@@ -74,7 +74,7 @@ def test_the_workers_streams_are_merged_by_time_and_the_audit_table_hides_nothin
     ]
     table = run("--env", "local", "logs", "governance", "--audit")
     lines = table.stdout.splitlines()
-    assert lines[0].split()[:2] == ["time", "outcome"]
+    assert lines[0].split()[:5] == ["time", "outcome", "principal", "intent", "version"]  # no header cut
     assert "rate_limited " in lines[2]  # the outcome is never cut
     assert lines[3].endswith("Request authorized; shadow: no-bob-after-hours would deny")
     everything = run("--env", "local", "logs", "governance", "--since", "1d")

@@ -33,7 +33,7 @@ AUDIT_COLUMNS = [
     ("outcome", 13, False),
     ("principal", 16, True),
     ("intent", 18, True),
-    ("version", 7, True),
+    ("version", 7, False),  # a policy-set version is short; its header is never cut
     ("ms", 8, True),
     ("correlation_id", 38, True),
     ("reason", 0, False),
