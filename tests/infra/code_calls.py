@@ -108,6 +108,17 @@ def imports_of(module: str) -> set[str]:
     return found
 
 
+def package_modules(entry: str) -> list[str]:
+    """Every module of a project package (or `entry` itself when it is a module)."""
+    if entry not in PACKAGES:
+        return [entry]
+    root = PACKAGES[entry]
+    return sorted(
+        ".".join((entry, *path.relative_to(root).with_suffix("").parts)).removesuffix(".__init__")
+        for path in root.rglob("*.py")
+    )
+
+
 def excluded(module: str, prefixes: Iterable[str]) -> bool:
     return any(module == prefix or module.startswith(f"{prefix}.") for prefix in prefixes)
 
@@ -187,10 +198,12 @@ class Calls:
     operations: frozenset[tuple[str, str]]  # (service, operation)
     dynamic_clients: tuple[str, ...]
 
-    def iam_actions(self) -> set[str]:
+    def iam_actions(self, known: dict[tuple[str, str], list[str]] | None = None) -> set[str]:
+        """`known`: the actions of operations whose actions depend on the request, as this component makes them."""
+        table = {**IAM_ACTIONS, **(known or {})}
         actions = set()
         for service, operation in self.operations:
-            mapped = IAM_ACTIONS.get((service, operation), [f"{signing_name(service)}:{operation}"])
+            mapped = table.get((service, operation), [f"{signing_name(service)}:{operation}"])
             if mapped is None:
                 raise AssertionError(f"{service}.{operation}: its IAM actions depend on the request; list them")
             actions.update(mapped)
