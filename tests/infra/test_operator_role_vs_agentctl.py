@@ -1,7 +1,10 @@
 """The deploy role is also the operators' role (docs/setup-guide.md): agentctl run with it against an AWS environment
 must be allowed every AWS call agentctl makes. The calls are read from agentctl's source and the project modules it
 uses (tests/infra/code_calls.py, as test_iam_vs_code.py does for the workload roles); agentctl's local stack is left
-out, it talks to the emulator only. The check is one way: the role also holds what Terraform needs."""
+out, it talks to the emulator only. The check is one way: the role also holds what Terraform needs.
+
+Per resource, one call is refused on purpose and is not an action this test can name: `agentctl tools sync` of a
+sigv4 target reads Orbit's signing key, which no operator may read (test_exposure.py); agentctl says so."""
 
 from __future__ import annotations
 
