@@ -1,11 +1,12 @@
 """Which AWS API actions each deployed component's code can call, read from the Python source with `ast`.
 
 A component is its entry functions (every function of a service's package, or the functions of a Lambda
-handler's module) and everything they can reach: functions are linked by name (a call or a reference such as
-`target=self._reload`) inside the project modules the entry modules import, directly or not. In the reached
-functions:
+handler's module, or every function of agentctl) and everything they can reach: functions are linked by name (a
+call or a reference such as `target=self._reload`) inside the project modules the entry modules import, directly
+or not, but those excluded (agentctl's local stack, which never runs against AWS). In the reached functions:
 
-- the boto3 clients: `aws.client("<service>")` (or `boto3.client`, `session.client`) with a literal service name;
+- the boto3 clients: `aws.client("<service>")` (or `boto3.client`, `session.client`) with a literal service name,
+  and agentctl's client attributes (`ecs = _Client("ecs")` in a class body, reached when the class is named);
 - the API calls: any method call `x.<name>(...)` named like a method of those clients (botocore's
   `method_to_api_mapping` turns a method into its operation), and `get_paginator("<method>")`.
 
@@ -33,6 +34,7 @@ PACKAGES = {
     "orbit": ROOT / "services" / "orbit" / "orbit",
     "axon": ROOT / "services" / "axon" / "axon",
     "governance": ROOT / "governance" / "lambda" / "governance",
+    "agentctl": ROOT / "cli" / "agentctl",
 }
 
 # Operations AWS authorises under another action name (service, operation) -> IAM actions. None: the actions
@@ -45,8 +47,15 @@ IAM_ACTIONS: dict[tuple[str, str], list[str] | None] = {
     ("dynamodb", "TransactWriteItems"): None,
 }
 
-CLIENT_FACTORIES = {"client"}  # aws.client(...), boto3.client(...), session.client(...)
-FACTORY_FUNCTIONS = {("agent_runtime.aws", "client")}  # the project's factory, which forwards its argument
+# aws.client(...), boto3.client(...), session.client(...); agentctl's `_Client("<service>")` attributes.
+CLIENT_FACTORIES = {"client", "_Client"}
+# The project's factories, which forward their argument: agent_runtime.aws.client, agentctl's AwsClients.client and
+# the descriptor (_Client.__get__) that calls it with the service its attribute names.
+FACTORY_FUNCTIONS = {
+    ("agent_runtime.aws", "client"),
+    ("agentctl.ops.platform", "client"),
+    ("agentctl.ops.platform", "__get__"),
+}
 
 
 @dataclass
@@ -99,12 +108,27 @@ def imports_of(module: str) -> set[str]:
     return found
 
 
-def module_closure(entries: Iterable[str]) -> set[str]:
+def package_modules(entry: str) -> list[str]:
+    """Every module of a project package (or `entry` itself when it is a module)."""
+    if entry not in PACKAGES:
+        return [entry]
+    root = PACKAGES[entry]
+    return sorted(
+        ".".join((entry, *path.relative_to(root).with_suffix("").parts)).removesuffix(".__init__")
+        for path in root.rglob("*.py")
+    )
+
+
+def excluded(module: str, prefixes: Iterable[str]) -> bool:
+    return any(module == prefix or module.startswith(f"{prefix}.") for prefix in prefixes)
+
+
+def module_closure(entries: Iterable[str], exclude: tuple[str, ...] = ()) -> set[str]:
     seen: set[str] = set()
     pending = list(entries)
     while pending:
         module = pending.pop()
-        if module in seen:
+        if module in seen or excluded(module, exclude):
             continue
         seen.add(module)
         pending.extend(imports_of(module) - seen)
@@ -115,9 +139,9 @@ def _literal(node: ast.expr | None) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
-def _function(module: str, node: ast.FunctionDef | ast.AsyncFunctionDef, cls: str | None) -> Function:
+def _function(module: str, node: ast.AST, name: str, cls: str | None) -> Function:
     """One function with everything nested in it (inner functions and lambdas run on its behalf)."""
-    function = Function(module, node.name, cls)
+    function = Function(module, name, cls)
     for child in ast.walk(node):
         if isinstance(child, ast.Name):
             function.names.add(child.id)
@@ -131,10 +155,10 @@ def _function(module: str, node: ast.FunctionDef | ast.AsyncFunctionDef, cls: st
                 function.methods_called.add(callee.attr)
             if called in CLIENT_FACTORIES:
                 service = _literal(first)
-                if (module, node.name) in FACTORY_FUNCTIONS:
+                if (module, name) in FACTORY_FUNCTIONS:
                     pass  # the factory itself: its callers name the service
                 elif service is None:
-                    function.dynamic_clients.append(f"{module}.{node.name}: {ast.unparse(child)}")
+                    function.dynamic_clients.append(f"{module}.{name}: {ast.unparse(child)}")
                 else:
                     function.services.add(service)
             elif called == "get_paginator" and _literal(first):
@@ -143,15 +167,17 @@ def _function(module: str, node: ast.FunctionDef | ast.AsyncFunctionDef, cls: st
 
 
 def functions_of(module: str) -> list[Function]:
-    """Module-level functions and methods (a function nested in another is part of it)."""
+    """Module-level functions and methods (a function nested in another is part of it), and each class body's
+    attributes as a function named like the class (reached when the class is named: its client attributes)."""
     found = []
     for node in parse_module(module).body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            found.append(_function(module, node, None))
+            found.append(_function(module, node, node.name, None))
         elif isinstance(node, ast.ClassDef):
-            for item in node.body:
-                if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                    found.append(_function(module, item, node.name))
+            methods = [item for item in node.body if isinstance(item, (ast.FunctionDef, ast.AsyncFunctionDef))]
+            attributes = ast.Module(body=[item for item in node.body if item not in methods], type_ignores=[])
+            found.append(_function(module, attributes, node.name, None))
+            found.extend(_function(module, item, item.name, node.name) for item in methods)
     return found
 
 
@@ -172,21 +198,27 @@ class Calls:
     operations: frozenset[tuple[str, str]]  # (service, operation)
     dynamic_clients: tuple[str, ...]
 
-    def iam_actions(self) -> set[str]:
+    def iam_actions(self, known: dict[tuple[str, str], list[str]] | None = None) -> set[str]:
+        """`known`: the actions of operations whose actions depend on the request, as this component makes them."""
+        table = {**IAM_ACTIONS, **(known or {})}
         actions = set()
         for service, operation in self.operations:
-            mapped = IAM_ACTIONS.get((service, operation), [f"{signing_name(service)}:{operation}"])
+            mapped = table.get((service, operation), [f"{signing_name(service)}:{operation}"])
             if mapped is None:
                 raise AssertionError(f"{service}.{operation}: its IAM actions depend on the request; list them")
             actions.update(mapped)
         return actions
 
 
-def component_calls(entry_modules: Iterable[str], entry_functions: set[str] | None = None) -> Calls:
+def component_calls(
+    entry_modules: Iterable[str], entry_functions: set[str] | None = None, exclude: tuple[str, ...] = ()
+) -> Calls:
     """What the code reachable from `entry_modules` calls. Entry functions: every function of those modules, or
-    only the named ones (for a module that also holds code other programs run)."""
-    entry_modules = list(entry_modules)
-    functions = [function for module in sorted(module_closure(entry_modules)) for function in functions_of(module)]
+    only the named ones (for a module that also holds code other programs run). `exclude`: module prefixes never
+    followed (code that does not run where the component's role applies)."""
+    entry_modules = [module for module in entry_modules if not excluded(module, exclude)]
+    closure = module_closure(entry_modules, exclude)
+    functions = [function for module in sorted(closure) for function in functions_of(module)]
     by_name: dict[str, list[Function]] = {}
     for function in functions:
         by_name.setdefault(function.name, []).append(function)

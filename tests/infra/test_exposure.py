@@ -4,7 +4,10 @@ service keys (docs/security.md, "Who each defence stops")."""
 from __future__ import annotations
 
 import re
+from fnmatch import fnmatchcase
 
+from . import deploy_role
+from .deploy_role import allows, secret_arn, service_keys
 from .hcl_tools import MODULES, all_blocks, blocks, locals_of, nested, parse_dir
 
 ECS = parse_dir(MODULES / "ecs")
@@ -52,11 +55,20 @@ def test_every_public_route_of_orbit_is_forwarded():
 
 STACK = parse_dir(MODULES / "stack")
 SECURITY = parse_dir(MODULES / "security")
+# Every kind of secret of the naming contract, by name under the project's prefix.
+SECRETS = [*service_keys(), "clients/my-agent", "targets/payments"]
 
 
 def _secret_access() -> dict:
     call = next(entry["security"] for doc in STACK for entry in doc.get("module", []) if "security" in entry)
     return call["secret_access"]
+
+
+def _secret_policy_statements() -> dict[str, dict]:
+    documents = blocks(SECURITY, "data", "aws_iam_policy_document")
+    document = next(block for block in documents if block.name == "secret_access")
+    statements = nested(document.body, "statement")
+    return {str(statement.get("sid", "dynamic")): statement for statement in statements}
 
 
 def test_receipt_private_key_is_readable_by_governance_and_the_rotation_function_only():
@@ -69,8 +81,11 @@ def test_receipt_private_key_is_readable_by_governance_and_the_rotation_function
     [dynamic] = document.body["dynamic"]
     rules = re.sub(r"\s+", " ", str(dynamic["statement"]["for_each"]))
     assert 'OnlyTheseRolesRead = {actions = ["secretsmanager:GetSecretValue"], roles = each.value.readers}' in rules
-    assert "roles = each.value.writers" in rules
-    [statement] = nested(document.body, "statement")
+    assert (
+        'OnlyTheseRolesWrite = {actions = ["secretsmanager:PutSecretValue", '
+        '"secretsmanager:UpdateSecretVersionStage"], roles = each.value.writers}'
+    ) in rules
+    statement = _secret_policy_statements()["${statement.key}"]
     assert statement["effect"] == "Deny"
     assert statement["actions"] == "${statement.value.actions}"
     assert nested(statement, "principals") == [{"type": "*", "identifiers": ["*"]}]
@@ -79,6 +94,62 @@ def test_receipt_private_key_is_readable_by_governance_and_the_rotation_function
     ]
     policy = next(block for block in blocks(SECURITY, "resource", "aws_secretsmanager_secret_policy"))
     assert policy.body["for_each"] == "${var.secret_access}"
+    # Every service key has a policy (the variable's validation requires a writer for each one listed).
+    assert sorted(_secret_access()) == sorted(service_keys())
+
+
+def test_nobody_deletes_a_service_key_while_its_resource_policy_stands():
+    # A deletion and a re-creation under the same name would drop the resource policy and the rotation.
+    statement = _secret_policy_statements()["NobodyDeletes"]
+    assert statement["effect"] == "Deny"
+    assert statement["actions"] == ["secretsmanager:DeleteSecret"]
+    assert nested(statement, "principals") == [{"type": "*", "identifiers": ["*"]}]
+    assert nested(statement, "condition") == []
+
+
+def test_no_value_of_a_service_key_passes_through_the_deploy_role():
+    # What docs/security.md says the deploy role cannot do to a service key, call by call.
+    never = [
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:UpdateSecretVersionStage",
+        "secretsmanager:CreateSecret",
+        "secretsmanager:DeleteSecret",
+        "secretsmanager:RestoreSecret",
+        "secretsmanager:PutResourcePolicy",
+        "secretsmanager:DeleteResourcePolicy",
+    ]
+    for name in service_keys():
+        arn = secret_arn(name)
+        assert [action for action in never if allows(action, arn)] == [], name
+        # Terraform's own need: a service key's description (its settings, its rotation).
+        assert allows("secretsmanager:UpdateSecret", arn), name
+    # UpdateSecret can carry a value (SecretString) and no Secrets Manager condition key tells; Secrets Manager
+    # encrypts that value with the caller's KMS permissions under the secret's ARN as encryption context, which
+    # this Deny refuses for the service keys, under whichever KMS key.
+    deny = deploy_role.statement("NoServiceKeyValues")
+    assert deny["effect"] == "Deny"
+    assert deny["resources"] == ["*"]
+    for action in ("kms:GenerateDataKey", "kms:Encrypt", "kms:Decrypt", "kms:ReEncryptTo"):
+        assert any(fnmatchcase(action, pattern) for pattern in deny["actions"]), action
+    [condition] = nested(deny, "condition")
+    assert (condition["test"], condition["variable"]) == ("StringLike", "kms:EncryptionContext:SecretARN")
+    patterns = deploy_role.render(condition["values"])
+    for name in service_keys():
+        assert any(fnmatchcase(secret_arn(name), pattern) for pattern in patterns), name
+    # Not the secrets operators write: agentctl keys and tools encrypt their values with the orbit key.
+    for name in ("clients/my-agent", "targets/payments"):
+        assert not any(fnmatchcase(secret_arn(name), pattern) for pattern in patterns), name
+    assert locals_of(deploy_role.CICD)["service_keys"] == service_keys()
+
+
+def test_the_deploy_role_never_assumes_a_role():
+    # It rewrites workload roles' trust policies (Terraform); one that named it would make it that role (the
+    # key-rotation role writes the keys) without any sts grant of its own.
+    deny = deploy_role.statement("NoRoleAssumption")
+    assert (deny["effect"], deny["actions"], deny["resources"]) == ("Deny", ["sts:AssumeRole"], ["*"])
+    assert nested(deny, "condition") == []
+    assert not deploy_role.grants("sts:AssumeRole")
 
 
 def test_no_identity_policy_outside_governance_and_rotation_names_the_receipt_private_key():
@@ -90,28 +161,16 @@ def test_no_identity_policy_outside_governance_and_rotation_names_the_receipt_pr
             assert "receipt_private_key" not in str(block.body), f"{module}.{block.name} names the receipt key"
 
 
-def test_the_deploy_role_reads_no_secret_value_and_writes_only_mcp_target_tokens():
-    never = {
-        "secretsmanager:GetSecretValue",
-        "secretsmanager:UpdateSecretVersionStage",
-        "secretsmanager:PutResourcePolicy",
-        "secretsmanager:DeleteResourcePolicy",
-        "secretsmanager:*",
-    }
-    writes = []
-    for block in blocks(parse_dir(MODULES / "cicd"), "data", "aws_iam_policy_document"):
-        if block.name == "boundary":
-            continue  # the ceiling of the workload roles, which do read their own secrets
-        for statement in nested(block.body, "statement"):
-            if statement.get("effect", "Allow") != "Allow":
-                continue
-            actions = {str(action) for action in statement.get("actions", [])}
-            assert not actions & never, f"{block.name}.{statement.get('sid')}: {sorted(actions & never)}"
-            if "secretsmanager:PutSecretValue" in actions:
-                writes.append((statement.get("sid"), statement.get("resources")))
-    # Operators (agentctl's tools commands, run as the deploy role) replace the bearer token of an MCP target: a
-    # third party's credential under <project>/targets/. Never a service key nor a client credential.
-    assert writes == [("OperateTargetTokens", ["${local.arn_prefix.secrets}:secret:${var.project_name}/targets/*"])]
+def test_the_deploy_role_reads_only_client_credentials_and_writes_only_those_and_target_tokens():
+    # As the operators' role (agentctl keys, tools): a client credential is read back (keys list shows its key id,
+    # keys rotate keeps it) and written; an MCP target's bearer token is written, never read back.
+    reads = {name: allows("secretsmanager:GetSecretValue", secret_arn(name)) for name in SECRETS}
+    writes = {name: allows("secretsmanager:PutSecretValue", secret_arn(name)) for name in SECRETS}
+    assert reads == {name: name.startswith("clients/") for name in SECRETS}
+    assert writes == {name: name.startswith(("clients/", "targets/")) for name in SECRETS}
+    for never in ("secretsmanager:*", "secretsmanager:PutResourcePolicy", "secretsmanager:DeleteResourcePolicy"):
+        assert never not in deploy_role.granted_actions()
+    assert not deploy_role.grants("secretsmanager:UpdateSecretVersionStage")
 
 
 def test_ecs_roles_read_only_their_own_secrets():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .code_calls import PACKAGES, component_calls
+from .code_calls import PACKAGES, component_calls, package_modules
 from .hcl_tools import MODULES, as_list, blocks, nested, parse_dir
 
 # Component -> (entry modules, entry functions or None for all of them) and the policy documents of its role.
@@ -39,16 +39,6 @@ NOT_CALLED = {
 }
 
 
-def _package_modules(entry: str) -> list[str]:
-    if entry not in PACKAGES:
-        return [entry]
-    root = PACKAGES[entry]
-    return sorted(
-        ".".join((entry, *path.relative_to(root).with_suffix("").parts)).removesuffix(".__init__")
-        for path in root.rglob("*.py")
-    )
-
-
 def _policy_documents(module: str) -> dict[str, dict]:
     return {block.name: block.body for block in blocks(parse_dir(MODULES / module), "data", "aws_iam_policy_document")}
 
@@ -72,7 +62,7 @@ def role_actions(module: str, document: str) -> set[str]:
 @pytest.mark.parametrize("component", sorted(COMPONENTS))
 def test_role_grants_exactly_what_the_code_calls(component):
     entry, functions, (module, document) = COMPONENTS[component]
-    calls = component_calls(_package_modules(entry), functions)
+    calls = component_calls(package_modules(entry), functions)
     assert calls.dynamic_clients == (), "a client whose service is not a literal cannot be checked"
     needed = calls.iam_actions() - set(NOT_CALLED.get(component, {}))
     granted = {action for action in role_actions(module, document) if action.split(":")[0] not in PLATFORM_PREFIXES}
@@ -91,7 +81,7 @@ def test_the_analysis_finds_each_components_characteristic_calls():
     }
     for component, actions in expected.items():
         entry, functions, _ = COMPONENTS[component]
-        assert actions <= component_calls(_package_modules(entry), functions).iam_actions(), component
+        assert actions <= component_calls(package_modules(entry), functions).iam_actions(), component
 
 
 def test_agentctl_only_writes_are_not_attributed_to_the_governance_function():
@@ -150,7 +140,7 @@ def test_platform_kms_grants_go_through_a_service(component):
 
 
 def test_package_modules_cover_the_service_packages():
-    modules = _package_modules("orbit")
+    modules = package_modules("orbit")
     assert "orbit.app" in modules
     assert "orbit.dispatch" in modules
     assert all(Path(PACKAGES["orbit"]).is_dir() for _ in modules)

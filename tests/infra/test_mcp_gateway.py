@@ -77,10 +77,13 @@ def test_operators_write_the_tools_and_the_tokens_with_exactly_what_agentctl_nee
         "OperateTools": {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:Scan"},
     }
     assert _grants(CICD, TARGET_TOKENS, {"boundary"}) == {
+        # Created with its tags (TagResource), replaced, looked up before its deletion (DescribeSecret).
         "OperateTargetTokens": {
             "secretsmanager:CreateSecret",
-            "secretsmanager:PutSecretValue",
             "secretsmanager:DeleteSecret",
+            "secretsmanager:DescribeSecret",
+            "secretsmanager:PutSecretValue",
+            "secretsmanager:TagResource",
         },
     }
 

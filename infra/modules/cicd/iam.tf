@@ -29,6 +29,11 @@ locals {
     "${local.arn_prefix.iam}:policy/${local.boundary_name}",
   ]
 
+  # The service keys: the secrets the security module creates (a test keeps both lists equal). Secrets Manager
+  # appends "-" and six random characters to a secret's name in its ARN.
+  service_keys     = ["orbit-signing-key", "governance-receipt-key", "governance-receipt-public-key"]
+  service_key_arns = [for name in local.service_keys : "${local.arn_prefix.secrets}:secret:${var.project_name}/${name}-*"]
+
   deploy_policies = {
     state-and-read = data.aws_iam_policy_document.deploy_state_and_read.json
     network        = data.aws_iam_policy_document.deploy_network.json
@@ -547,26 +552,69 @@ data "aws_iam_policy_document" "deploy_security" {
     resources = ["${local.arn_prefix.kms}:alias/${var.project_name}-*"]
   }
 
-  # The secrets' metadata and rotation, never their values: Terraform creates them empty and the rotation
-  # function writes every value. No resource-policy writes either: the policies that name each key's readers
-  # are put by an administrator's apply (the first deploy), so CI cannot widen who reads a key.
+  # The service keys: their settings and rotation, never their values. Terraform creates them empty and the
+  # key-rotation function writes every value; Terraform's UpdateSecret changes a description (a value through it
+  # is refused by NoServiceKeyValues), RotateSecret configures the rotation and `agentctl keys rotate-service`
+  # runs it. Creating or deleting a service key, like writing the resource policies that name its readers, is an
+  # administrator's apply (the first deploy, a destroy): no CreateSecret, DeleteSecret or resource-policy write.
   statement {
-    sid    = "ProjectSecretsWithoutTheirValues"
+    sid    = "ServiceKeySettings"
     effect = "Allow"
     actions = [
       "secretsmanager:CancelRotateSecret",
-      "secretsmanager:CreateSecret",
-      "secretsmanager:DeleteSecret",
       "secretsmanager:DescribeSecret",
       "secretsmanager:GetResourcePolicy",
       "secretsmanager:ListSecretVersionIds",
-      "secretsmanager:RestoreSecret",
       "secretsmanager:RotateSecret",
       "secretsmanager:TagResource",
       "secretsmanager:UntagResource",
       "secretsmanager:UpdateSecret",
     ]
-    resources = ["${local.arn_prefix.secrets}:secret:${var.project_name}/*"]
+    resources = local.service_key_arns
+  }
+
+  # No value of a service key passes through this role, whatever the call. Secrets Manager encrypts and decrypts
+  # a secret's value with the caller's KMS permissions and the secret's ARN as encryption context, so this refuses
+  # an UpdateSecret or CreateSecret (after a deletion) carrying a value, and any read, under any KMS key. It is an
+  # identity policy the role cannot change (NoSelfEscalation); the keys' resource policies deny the other writes.
+  statement {
+    sid       = "NoServiceKeyValues"
+    effect    = "Deny"
+    actions   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"]
+    resources = ["*"]
+
+    condition {
+      test     = "StringLike"
+      variable = "kms:EncryptionContext:SecretARN"
+      values   = local.service_key_arns
+    }
+  }
+
+  # This role never acts as another: it may rewrite a workload role's trust policy (Terraform does), and a trust
+  # policy that names it would otherwise be enough for it to assume that role (the key-rotation role writes the
+  # keys, the governance role reads its key).
+  statement {
+    sid       = "NoRoleAssumption"
+    effect    = "Deny"
+    actions   = ["sts:AssumeRole"]
+    resources = ["*"]
+  }
+
+  # Operators (agentctl keys) issue, list, rotate and revoke client credentials under <project>/clients/: create
+  # one with its value and tags, read its versions (list shows the key ids, rotate keeps the access key id), put a
+  # new secret, delete it at once. Encrypted with the orbit key, which Orbit decrypts.
+  statement {
+    sid    = "OperateClientCredentials"
+    effect = "Allow"
+    actions = [
+      "secretsmanager:CreateSecret",
+      "secretsmanager:DeleteSecret",
+      "secretsmanager:DescribeSecret",
+      "secretsmanager:GetSecretValue",
+      "secretsmanager:PutSecretValue",
+      "secretsmanager:TagResource",
+    ]
+    resources = ["${local.arn_prefix.secrets}:secret:${var.project_name}/clients/*"]
   }
 
   # Operators (agentctl's tools commands) store, replace and delete the bearer tokens of MCP targets: a third
@@ -577,7 +625,9 @@ data "aws_iam_policy_document" "deploy_security" {
     actions = [
       "secretsmanager:CreateSecret",
       "secretsmanager:DeleteSecret",
+      "secretsmanager:DescribeSecret",
       "secretsmanager:PutSecretValue",
+      "secretsmanager:TagResource",
     ]
     resources = ["${local.arn_prefix.secrets}:secret:${var.project_name}/targets/*"]
   }
@@ -606,22 +656,19 @@ data "aws_iam_policy_document" "deploy_data_and_observability" {
     resources = ["${local.arn_prefix.dynamodb}:table/${var.project_name}-*"]
   }
 
-  # agentctl's policy, limits and backup commands: the policies table and the copies a restore creates.
+  # agentctl's policy and limits commands and status: read the live version and limits (BatchGetItem), the
+  # manifests and policies, write new immutable items and the pointer (a transaction of puts), count the items.
+  # Backups and restores are an operator role's (docs/runbook.md), not this role's.
   statement {
-    sid    = "PolicyTables"
+    sid    = "PolicyTable"
     effect = "Allow"
     actions = [
-      "dynamodb:BatchWriteItem",
-      "dynamodb:DeleteItem",
+      "dynamodb:BatchGetItem",
       "dynamodb:GetItem",
       "dynamodb:PutItem",
-      "dynamodb:Query",
       "dynamodb:Scan",
     ]
-    resources = [
-      "${local.arn_prefix.dynamodb}:table/${var.project_name}-governance-policies",
-      "${local.arn_prefix.dynamodb}:table/${var.project_name}-governance-policies-restored-*",
-    ]
+    resources = ["${local.arn_prefix.dynamodb}:table/${var.project_name}-governance-policies"]
   }
 
   # agentctl's tools commands (add, sync, remove) on the MCP targets and their tools.

@@ -5,8 +5,10 @@
 # the first one included (its rotation is configured with rotate_immediately in the lambda module). So no key ever
 # passes through the plan, the state or the deploy role, and the deploy role needs no read access to any of them.
 #
-# Each secret's resource policy denies reading and writing to every principal but the roles that must: a Deny in a
-# resource policy holds against any identity policy, an administrator's or the deploy role's included.
+# Each secret's resource policy denies reading and writing to every principal but the roles that must, and deleting
+# to everyone: a Deny in a resource policy holds against any identity policy, an administrator's or the deploy
+# role's included. The other way to a value, UpdateSecret (which Terraform needs for a secret's description, so it
+# is not denied here), is closed for the deploy role by its own policy (NoServiceKeyValues in the cicd module).
 
 locals {
   secrets = {
@@ -66,6 +68,20 @@ data "aws_iam_policy_document" "secret_access" {
         variable = "aws:PrincipalArn"
         values   = statement.value.roles
       }
+    }
+  }
+
+  # Deleting a key and creating one of the same name would drop this policy and the rotation: nobody may while the
+  # policy stands. Destroying the environment (an administrator's) deletes the policy first, then the secret.
+  statement {
+    sid       = "NobodyDeletes"
+    effect    = "Deny"
+    actions   = ["secretsmanager:DeleteSecret"]
+    resources = ["*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
     }
   }
 }

@@ -37,7 +37,7 @@ variable "secret_recovery_window_days" {
 }
 
 variable "secret_access" {
-  description = "By secret short name (a key of the secrets this module creates): the role ARNs that may read it (GetSecretValue; empty leaves reads to IAM) and write it (PutSecretValue, UpdateSecretVersionStage); every other principal is denied by the secret's resource policy."
+  description = "By secret short name (a key of the secrets this module creates): the role ARNs that may read it (GetSecretValue; empty leaves reads to IAM) and write it (PutSecretValue, UpdateSecretVersionStage); every other principal is denied by the secret's resource policy, which also denies DeleteSecret to everyone."
   type = map(object({
     readers = optional(list(string), [])
     writers = list(string)
