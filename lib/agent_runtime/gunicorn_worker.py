@@ -200,13 +200,17 @@ class BufferedThreadWorker(ThreadWorker):
         """Close after the answer as RFC 9112 §9.6 asks (send FIN, drain what the client still sends, then close, so
         the kernel does not reset the answer away), but in the event loop: gunicorn's own graceful close blocks
         the loop for up to two seconds per connection, which any client could use to stall every other one."""
-        with contextlib.suppress(OSError):
+        try:
             conn.sock.shutdown(socket.SHUT_WR)
-        conn.sock.setblocking(False)
+            conn.sock.setblocking(False)
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_linger_readable, conn))
+        except (OSError, ValueError):  # the client is gone already (or the thread closed the socket): just close
+            self.nr_conns -= 1
+            util.close(conn.sock)
+            return
         conn.timeout = time.monotonic() + _LINGER_SECONDS
         conn.drained = 0
         self.closing_conns.append(conn)
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_linger_readable, conn))
 
     def _on_linger_readable(self, conn: TConn, client: Any) -> None:
         try:
