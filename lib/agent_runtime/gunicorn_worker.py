@@ -5,14 +5,16 @@ reads the rest of the request with blocking calls: a client that sends one byte 
 thread for as long as it likes, and as many such clients as there are threads stop the service for everyone.
 
 Here the worker's event loop reads each request (head and body) without blocking, into a buffer, and hands it to a
-thread only once it is whole (or plainly malformed); the thread's parser then reads from that buffer only, never
-from the socket: whatever the request says, a thread never waits on the client. A request must arrive whole within
+thread only once it is whole; the thread's parser then reads from that buffer only, never from the socket:
+whatever the request says, a thread never waits on the client. A request must arrive whole within
 `REQUEST_READ_TIMEOUT` seconds of its first byte, a deadline a client cannot extend by trickling bytes (then it is
-answered 408 and closed); a body announced larger than `MAX_BUFFERED_BODY` is answered 413 at once, a head larger
-than `MAX_BUFFERED_HEAD` 431. An idle connection costs a file descriptor, not a thread, as before; a new
-connection must send its first byte within `FIRST_BYTE_TIMEOUT` seconds. When a worker holds
-`worker_connections` connections, a new one evicts the connection that has waited longest without a whole request
-(never spoken, then idle kept-alive, then being read), so idle or slow connections cannot lock everyone out.
+answered 408 and closed); a body announced larger than `MAX_BUFFERED_BODY` is answered 413 at once, a head (or a
+trailer section) larger than `MAX_BUFFERED_HEAD` 431, bad framing (Content-Length, chunk sizes) 400; judging the
+bytes costs the event loop only the new ones (RequestScan). An idle connection costs a file descriptor, not a
+thread, as before; a new connection must send its first byte within `FIRST_BYTE_TIMEOUT` seconds. When a worker
+holds `worker_connections` connections, a new one evicts the connection that has waited longest without a whole
+request (never spoken, then idle kept-alive, then being read), so idle or slow connections cannot lock everyone
+out.
 
 Written here because no WSGI server in reach buffers requests (nginx or a load balancer in front does that
 elsewhere); it relies on gunicorn 27's ThreadWorker internals, pinned in requirements, and tests/lib covers it.
@@ -67,58 +69,101 @@ def json_error(status: int, reason: str, message: str) -> bytes:
 
 
 def request_state(buffer: bytes | bytearray, max_body: int) -> str:
-    """What the buffered bytes of one HTTP/1 request amount to:
-    `partial` (wait for more), `whole` (head and body are there), `malformed` (gunicorn's parser must answer),
-    `too_large` (a body announced or sent beyond `max_body`), `head_too_large` (no end of head within
-    MAX_BUFFERED_HEAD)."""
-    end = buffer.find(b"\r\n\r\n")
-    if end < 0:
-        return "head_too_large" if len(buffer) > MAX_BUFFERED_HEAD else "partial"
-    if end > MAX_BUFFERED_HEAD:
-        return "head_too_large"
-    content_length: int | None = None
-    chunked = False
-    for line in bytes(buffer[:end]).split(b"\r\n")[1:]:
-        name, _, value = line.partition(b":")
-        name = name.strip().lower()
-        if name == b"content-length":
-            if content_length is not None or not value.strip().isdigit():
-                return "malformed"
-            content_length = int(value.strip())
-        elif name == b"transfer-encoding":
-            chunked = value.strip().lower().endswith(b"chunked")
-    body = memoryview(buffer)[end + 4 :]
-    if chunked:
-        return _chunked_state(body, max_body)
-    if content_length is None:
-        return "whole"
-    if content_length > max_body:
-        return "too_large"
-    return "whole" if len(body) >= content_length else "partial"
+    """What the buffered bytes of one HTTP/1 request amount to (see RequestScan.state)."""
+    return RequestScan(max_body).state(buffer)
 
 
-def _chunked_state(body: memoryview, max_body: int) -> str:
-    position, size_total = 0, 0
-    while True:
-        line_end = bytes(body[position : position + _CHUNK_SIZE_LINE]).find(b"\r\n")
-        if line_end < 0:
-            return "malformed" if len(body) - position >= _CHUNK_SIZE_LINE else "partial"
-        size_text = bytes(body[position : position + line_end]).split(b";", 1)[0].rstrip(b" \t")
-        if not size_text or size_text.strip(b"0123456789abcdefABCDEF"):  # hex digits only, as gunicorn's parser
-            return "malformed"
-        size = int(size_text, 16)
-        position += line_end + 2
-        if size == 0:  # the last chunk: then trailer lines, each ending in CRLF, and an empty line
-            rest = bytes(body[position:])
-            return "whole" if rest.startswith(b"\r\n") or b"\r\n\r\n" in rest else "partial"
-        size_total += size
-        if size_total > max_body:
+class RequestScan:
+    """Judges one request's bytes as they arrive, resuming where the previous look stopped: the work per look is
+    the new bytes, never the whole buffer again (re-parsing from the start would make a body of many tiny chunks
+    cost the event loop time quadratic in its size). `reason` says what was wrong with a `malformed` request."""
+
+    def __init__(self, max_body: int) -> None:
+        self.max_body = max_body
+        self.reason = ""
+        self._head_end = -1  # where the blank line after the headers starts, once found
+        self._searched = 0  # searches for a blank line resume here
+        self._content_length: int | None = None
+        self._chunked = False
+        self._position = 0  # chunked: where the next chunk-size line (or the trailers) starts
+        self._size_total = 0
+        self._in_trailers = False
+
+    @property
+    def head_seen(self) -> bool:
+        return self._head_end >= 0
+
+    def state(self, buffer: bytes | bytearray) -> str:
+        """`partial` (wait for more), `whole` (head and body are there), `malformed` (refuse: `reason`),
+        `too_large` (a body announced or sent beyond `max_body`), `head_too_large` (no end of the head, or of the
+        trailers, within MAX_BUFFERED_HEAD)."""
+        if self._head_end < 0:
+            state = self._scan_head(buffer)
+            if state:
+                return state
+        if self._chunked:
+            return self._scan_chunks(buffer)
+        if self._content_length is None:
+            return "whole"
+        if self._content_length > self.max_body:
             return "too_large"
-        if len(body) < position + size + 2:
-            return "partial"
-        if body[position + size : position + size + 2] != b"\r\n":
-            return "malformed"
-        position += size + 2
+        return "whole" if len(buffer) - self._head_end - 4 >= self._content_length else "partial"
+
+    def _blank_line(self, buffer: bytes | bytearray, start: int) -> int:
+        end = buffer.find(b"\r\n\r\n", max(start, self._searched - 3))
+        self._searched = len(buffer) if end < 0 else end
+        return end
+
+    def _scan_head(self, buffer: bytes | bytearray) -> str | None:
+        end = self._blank_line(buffer, 0)
+        if end < 0:
+            return "head_too_large" if len(buffer) > MAX_BUFFERED_HEAD else "partial"
+        if end > MAX_BUFFERED_HEAD:
+            return "head_too_large"
+        self._head_end = end
+        for line in bytes(buffer[:end]).split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            name = name.strip().lower()
+            if name == b"content-length":
+                if self._content_length is not None or not value.strip().isdigit():
+                    self.reason = "Content-Length is repeated or not a number"
+                    return "malformed"
+                self._content_length = int(value.strip())
+            elif name == b"transfer-encoding":
+                self._chunked = value.strip().lower().endswith(b"chunked")
+        self._position = end + 4
+        return None
+
+    def _scan_chunks(self, buffer: bytes | bytearray) -> str:
+        while not self._in_trailers:
+            line_end = buffer.find(b"\r\n", self._position, self._position + _CHUNK_SIZE_LINE)
+            if line_end < 0:
+                if len(buffer) - self._position >= _CHUNK_SIZE_LINE:
+                    self.reason = f"a chunk-size line is longer than {_CHUNK_SIZE_LINE} bytes"
+                    return "malformed"
+                return "partial"
+            size_text = bytes(buffer[self._position : line_end]).split(b";", 1)[0].rstrip(b" \t")
+            if not size_text or size_text.strip(b"0123456789abcdefABCDEF"):  # hex digits only, as gunicorn's parser
+                self.reason = "a chunk size is not a hexadecimal number"
+                return "malformed"
+            size = int(size_text, 16)
+            if size == 0:  # the last chunk: then trailer lines, each ending in CRLF, and an empty line
+                self._position = self._searched = line_end + 2
+                self._in_trailers = True
+                break
+            if self._size_total + size > self.max_body:
+                return "too_large"
+            data_end = line_end + 2 + size
+            if len(buffer) < data_end + 2:
+                return "partial"  # this chunk is read again from its size line when more has come
+            if buffer[data_end : data_end + 2] != b"\r\n":
+                self.reason = "a chunk is longer than its size says"
+                return "malformed"
+            self._size_total += size
+            self._position = data_end + 2
+        if buffer[self._position : self._position + 2] == b"\r\n" or self._blank_line(buffer, self._position) >= 0:
+            return "whole"
+        return "head_too_large" if len(buffer) - self._position > MAX_BUFFERED_HEAD else "partial"
 
 
 class _BoundedSocket(socket.socket):
@@ -238,6 +283,7 @@ class BufferedThreadWorker(ThreadWorker):
 
     def _start_reading(self, conn: TConn, already: bytes) -> None:
         conn.buffered = bytearray(already)
+        conn.scan = RequestScan(MAX_BUFFERED_BODY)
         conn.continued = False
         conn.timeout = time.monotonic() + REQUEST_READ_TIMEOUT
         self.pending_conns.append(conn)  # ordered: every entry's deadline is now + the same timeout
@@ -260,9 +306,9 @@ class BufferedThreadWorker(ThreadWorker):
         self._judge(conn)
 
     def _judge(self, conn: TConn) -> None:
-        state = request_state(conn.buffered, MAX_BUFFERED_BODY)
+        state = conn.scan.state(conn.buffered)
         if state == "partial":
-            if not conn.continued and b"\r\n\r\n" in conn.buffered and _expects_continue(conn.buffered):
+            if not conn.continued and conn.scan.head_seen and _expects_continue(conn.buffered):
                 conn.continued = True  # the client waits for this before it sends the body
                 self._send_quietly(conn, b"HTTP/1.1 100 Continue\r\n\r\n")
             return
@@ -273,6 +319,9 @@ class BufferedThreadWorker(ThreadWorker):
             self._refuse(
                 conn, 431, "Request Header Fields Too Large", f"Request head is over {MAX_BUFFERED_HEAD} bytes"
             )
+            return
+        if state == "malformed":
+            self._refuse(conn, 400, "Bad Request", f"Malformed request: {conn.scan.reason}")
             return
         self.poller.unregister(conn.sock)
         self.pending_conns.remove(conn)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from agent_runtime.gunicorn_worker import request_state
+from agent_runtime.gunicorn_worker import RequestScan, request_state
 from agentctl.local.processes import free_ports
 from tests.conftest import ROOT
 
@@ -54,10 +54,22 @@ CONNECTIONS = 40  # per worker; more evict the longest-waiting
         (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;" + b"e" * 70, "malformed"),
         (b"GET / HTTP/1.1\r\n" + b"X: " + b"a" * 70000, "head_too_large"),
         (b"GET / HTTP/1.1\r\n" + b"X: " + b"a" * 70000 + b"\r\n\r\n", "head_too_large"),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" + b"a" * 70000, "head_too_large"),
+        (b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + b"1\r\na\r\n" * 5000 + b"0\r\n\r\n", "whole"),
     ],
 )
 def test_request_state(raw: bytes, state: str):
     assert request_state(raw, max_body=64 * 1024) == state
+
+
+def test_a_scan_fed_piece_by_piece_judges_as_one_given_everything():
+    raw = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n" + b"3;x=y\r\nabc\r\n" * 50 + b"0\r\nT: v\r\n\r\n"
+    for step in (1, 2, 7, 64):
+        scan, states = RequestScan(64 * 1024), []
+        for end in range(step, len(raw) + step, step):
+            states.append(scan.state(raw[:end]))
+        assert states[-1] == "whole"
+        assert set(states[:-1]) == {"partial"}, step
 
 
 @pytest.fixture(scope="module")
@@ -212,10 +224,12 @@ def _answers_stay_fast(server: str, count: int = 20) -> None:
         # A chunk-size line longer than any real one (an "extension"), then a trickle: malformed, and its thread
         # must not read the trickle from the socket.
         (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;" + b"e" * 80, b"400"),
+        # The last chunk, then a trailer section that never ends: refused once over the head's limit.
+        (b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n" + b"T" * 70000, b"431"),
         # A head over the buffer's limit, then a trickle: refused by the event loop, no thread involved.
         (b"GET /ping HTTP/1.1\r\nHost: x\r\n" + b"X-Pad: " + b"a" * 7000 + b"\r\n" + b"X: " * 20000, b"431"),
     ],
-    ids=["long-chunk-line", "huge-head"],
+    ids=["long-chunk-line", "endless-trailers", "huge-head"],
 )
 def test_malformed_requests_that_trickle_are_answered_at_once_and_hold_no_thread(server: str, burst, status):
     tricklers = [Trickler(_port(server), b"z" * 40, 0.5, burst=burst) for _ in range(THREADS * 3)]
@@ -237,6 +251,7 @@ def test_malformed_requests_that_trickle_are_answered_at_once_and_hold_no_thread
         b"5\r\nabc\r\n0\r\n\r\n",  # shorter than its size says
         b"zz\r\nabc\r\n0\r\n\r\n",  # not a chunk size
         b"3\r\nabcXY0\r\n\r\n",  # chunk without its terminator
+        b"5;" + b"a" * 100 + b"\r\nhello\r\n0\r\n\r\n",  # a chunk extension longer than any real one
     ],
 )
 def test_a_malformed_chunked_body_is_a_400_in_json_and_the_connection_closes(server: str, body: bytes):
@@ -292,3 +307,30 @@ def test_clients_that_keep_a_closed_connection_open_do_not_stall_the_others(serv
     finally:
         for sock in held:
             sock.close()
+
+
+def test_a_body_of_many_tiny_chunks_costs_the_event_loop_only_its_new_bytes(server: str):
+    """Each look at a request judges only what arrived since the last one: re-parsing the whole buffer would make
+    a body of 100,000 one-byte chunks, topped up every few milliseconds, stall the event loop for everyone."""
+    stop = threading.Event()
+
+    def attacker() -> None:
+        with socket.create_connection(("127.0.0.1", _port(server)), timeout=5) as sock:
+            sock.sendall(
+                b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + b"1\r\nA\r\n" * 100_000
+            )
+            while not stop.is_set():
+                try:
+                    sock.send(b"1\r\nA\r\n")
+                except OSError:
+                    return
+                time.sleep(0.002)
+
+    thread = threading.Thread(target=attacker, daemon=True)
+    thread.start()
+    try:
+        time.sleep(0.5)
+        _answers_stay_fast(server)
+    finally:
+        stop.set()
+        thread.join(timeout=READ_TIMEOUT + 5)
