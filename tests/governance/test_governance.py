@@ -4,6 +4,7 @@ handler's decisions, receipts, metrics and audit events."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -247,6 +248,27 @@ def test_an_audit_record_that_cannot_be_written_turns_an_allow_into_a_denial(han
     failure = [json.loads(line) for line in capsys.readouterr().err.splitlines() if "audit_write_failed" in line]
     assert failure[0]["decision_id"] == answer["decision_id"]
     assert "No space left on device" in failure[0]["error"]
+
+
+def test_an_audit_record_that_failed_is_never_written_later_as_allowed(handler, monkeypatch, tmp_path):
+    """stdout is buffered in a Lambda: a record whose write failed must not sit in the buffer and come out with
+    the next one, saying `allow` for a decision that was answered as an error."""
+    handler.lambda_handler(event(), Context())  # warm
+    descriptor = os.open("/dev/full", os.O_WRONLY)  # every write: ENOSPC
+    stream = os.fdopen(descriptor, "w", buffering=8192)
+    monkeypatch.setattr("sys.stdout", stream)
+    failed = handler.lambda_handler(event(), Context())
+    assert failed["outcome"] == "error"
+    log_file = tmp_path / "stdout.log"
+    working = os.open(log_file, os.O_WRONLY | os.O_CREAT, 0o600)
+    os.dup2(working, descriptor)  # the device has room again: same stream, same descriptor
+    os.close(working)
+    allowed = handler.lambda_handler(event(), Context())
+    stream.flush()
+    monkeypatch.undo()
+    stream.close()
+    audited = [json.loads(line) for line in log_file.read_text().splitlines() if '"audit"' in line]
+    assert [(a["decision_id"], a["outcome"]) for a in audited] == [(allowed["decision_id"], "allow")]
 
 
 def test_every_decision_is_logged_with_the_cedar_request_it_evaluated(handler, aws, store):

@@ -45,8 +45,26 @@ from governance.store import CONFIG_REFRESH_SECONDS, Config, PolicyStore
 
 
 class _AuditStream(logging.StreamHandler):
-    """Writes each audit record with one write and a flush, to the stdout of the moment, and lets a write error
-    propagate (logging's own handlers swallow it), so that a decision whose audit was lost is not answered."""
+    """Writes each audit record straight to the file descriptor of the stdout of the moment, and lets a write error
+    propagate (logging's own handlers swallow it), so that a decision whose audit was lost is not answered.
+
+    Straight to the descriptor, not through stdout's buffer: a buffered write that fails on flush leaves the
+    record in the buffer, and the next successful flush would then log as allowed a decision answered as an error.
+    """
+
+    def emit(self, record: logging.LogRecord) -> None:
+        data = (self.format(record) + "\n").encode()
+        stream = sys.stdout
+        try:
+            descriptor = stream.fileno()
+        except (AttributeError, OSError, ValueError):  # a stream without one (a test's capture): write and flush
+            stream.write(data.decode())
+            stream.flush()
+            return
+        stream.flush()  # what other loggers left in the buffer goes first, keeping the lines in order
+        pending = memoryview(data)
+        while pending:
+            pending = pending[os.write(descriptor, pending) :]
 
     def __init__(self) -> None:
         super().__init__()
@@ -59,9 +77,6 @@ class _AuditStream(logging.StreamHandler):
     @stream.setter
     def stream(self, value: Any) -> None:
         pass
-
-    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 - logging's name
-        raise  # called by emit() inside its except block: the write error goes on to the caller
 
 
 configure_logging("governance")
