@@ -249,6 +249,42 @@ def test_a_case_file_error_says_where_and_never_echoes_another_file(tmp_path):
     assert "SECRET-IN-THE-CASE" not in result.stderr
 
 
+def test_a_case_file_cannot_expand_aliases_nor_point_its_policies_outside_its_repository(tmp_path):
+    repository = tmp_path / "repo"
+    (repository / ".git").mkdir(parents=True)
+    (repository / "policies").mkdir()
+    (repository / "policies" / "p.cedar").write_text(POLICY)
+    laughs = repository / "laughs.yaml"  # 700 bytes that would expand to about 15 GB
+    anchors = "x0: &x0 [" + ", ".join(["abcdefghijklmno"] * 10) + "]\n"
+    anchors += "".join(f"x{i}: &x{i} [" + ", ".join([f"*x{i - 1}"] * 10) + "]\n" for i in range(1, 9))
+    laughs.write_text("policies: policies\n" + anchors + "cases:\n  - name: *x8\n    expect: allow\n")
+    expanded = run("policy", "test", str(laughs))
+    assert expanded.exit_code == 1
+    assert expanded.stderr.startswith(f"agentctl: {laughs} is not valid YAML: aliases (*name) are not accepted")
+
+    outside = tmp_path / "netrc"
+    outside.write_text("machine example.com login me password NOT-TO-BE-SHOWN\n")
+    for reference in ("../netrc", str(outside), "/proc/self/environ"):
+        cases = repository / "cases.yaml"
+        cases.write_text(
+            f"policies: {reference}\ncases:\n  - name: c\n    principal: a\n    intent: plan\n    expect: deny\n"
+        )
+        refused = run("policy", "test", str(cases))
+        assert refused.exit_code == 1, refused.output
+        assert f"leads outside {repository}: not read" in refused.stderr
+        assert "NOT-TO-BE-SHOWN" not in refused.output
+    nested = repository / "tests"
+    nested.mkdir()
+    (nested / "cases.yaml").write_text(
+        "policies: ../policies\ncases:\n  - name: c\n    principal: a\n    intent: plan\n    expect: deny\n"
+        "  - name: bad ids\n    principal: a\n    intent: plan\n    expect: deny\n    policy_ids: 5\n"
+    )
+    inside = run("policy", "test", str(nested / "cases.yaml"))  # up the tree, but inside the repository: read
+    assert "leads outside" not in inside.output
+    assert "policy_ids must be a list of policy ids" in inside.output  # one bad case fails alone, with its reason
+    assert "Traceback" not in inside.output
+
+
 # --- each program of the local stack gets its own settings -----------------------------------------------------
 
 

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import stat
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from agentctl.ops.errors import Refused
 
@@ -44,3 +47,29 @@ def check_policy_files(path: Path) -> None:
             check_file(file, path)
     elif path.exists() or path.is_symlink():
         check_file(path, path.parent)
+
+
+class _NoAliases(yaml.SafeLoader):
+    """YAML without aliases (`*name`): a few hundred bytes of nested aliases expand to gigabytes ("billion laughs"),
+    and no case or settings file needs them."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not accepted", event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def load_yaml(text: str) -> Any:
+    """Safe YAML that refuses aliases: its errors are yaml.YAMLError, as yaml.safe_load's."""
+    return yaml.load(text, Loader=_NoAliases)  # noqa: S506 - a SafeLoader subclass
+
+
+def repository_of(path: Path) -> Path:
+    """The work tree holding `path` (the nearest folder with a .git), or its own folder when there is none: the
+    boundary of what a file in it may make agentctl read."""
+    folder = path.resolve().parent
+    for candidate in (folder, *folder.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return folder

@@ -126,7 +126,7 @@ class CaseFile:
 def load_cases(path: Path) -> CaseFile:
     """A YAML file: `policies:` (a folder or file, relative to the YAML file) and `cases:` (a list)."""
     try:
-        data = yaml.safe_load(files.read_text(path))
+        data = files.load_yaml(files.read_text(path))
     except OSError as exc:
         raise CasesError(f"cannot read {path}: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
@@ -138,7 +138,10 @@ def load_cases(path: Path) -> CaseFile:
     policies = data.get("policies", ".")
     if not isinstance(policies, str):
         raise CasesError(f"{path}: `policies:` must be a path")
-    return CaseFile((path.parent / policies).resolve(), data["cases"])
+    target, boundary = (path.parent / policies).resolve(), files.repository_of(path)
+    if not target.is_relative_to(boundary):  # a prepared cases file must not make agentctl read ~/.netrc
+        raise CasesError(f"{path}: `policies:` {policies!r} leads outside {boundary}: not read")
+    return CaseFile(target, data["cases"])
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:
@@ -163,6 +166,13 @@ def _moment(context: dict[str, Any]) -> datetime:
     except ValueError as exc:
         raise CasesError(f"context.time {when!r} is not an ISO 8601 time") from exc
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+def _policy_ids(case: dict[str, Any]) -> list[str]:
+    ids = case.get("policy_ids", [])
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise CasesError("policy_ids must be a list of policy ids")
+    return ids
 
 
 def _tool_event(case: dict[str, Any], tools: dict[str, Tool]) -> dict[str, Any]:
@@ -227,6 +237,7 @@ def run_cases(
             expected = case.get("expect")
             if expected not in ("allow", "deny"):
                 raise CasesError("expect must be allow or deny")
+            _policy_ids(case)
             request, moment = _request(case, tools)
             decision = evaluate(
                 request, policy_set, _UNLIMITED, now=moment, environment=case.get("environment", environment)
@@ -238,7 +249,7 @@ def run_cases(
         problems = []
         if actual != expected:
             problems.append(f"expected {expected}, got {actual} ({decision.reason})")
-        if "policy_ids" in case and sorted(case["policy_ids"]) != sorted(decision.policy_ids):
+        if "policy_ids" in case and sorted(_policy_ids(case)) != sorted(decision.policy_ids):
             problems.append(f"expected policies {sorted(case['policy_ids'])}, got {sorted(decision.policy_ids)}")
         if "shadow" in case:
             would = decision.shadow["would_allow"] if decision.shadow else decision.allowed
