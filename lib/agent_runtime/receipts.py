@@ -162,10 +162,9 @@ def verify(
     body, signature = token.split(".")
     try:
         raw_signature = _unb64(signature)
-        claims = json.loads(_unb64(body))
     except (binascii.Error, ValueError) as exc:
         raise ReceiptError("malformed receipt") from exc
-    for key in keys:
+    for key in keys:  # the signature first: nothing of a token that is not Governance's is parsed
         try:
             key.verify(raw_signature, body.encode("ascii"))
             break
@@ -173,6 +172,12 @@ def verify(
             continue
     else:
         raise ReceiptError("receipt signature is not Governance's")
+    try:
+        claims = json.loads(_unb64(body))
+    except (binascii.Error, ValueError, RecursionError) as exc:
+        raise ReceiptError("malformed receipt") from exc
+    if not isinstance(claims, dict):
+        raise ReceiptError("malformed receipt")
     try:
         receipt = Receipt(
             decision_id=str(claims["did"]),
@@ -186,7 +191,8 @@ def verify(
     except (KeyError, TypeError, ValueError) as exc:
         raise ReceiptError("receipt lacks a claim") from exc
     now = clock()
-    valid_until = min(receipt.expires_at, receipt.issued_at + max_lifetime_seconds) + leeway_seconds
+    # The leeway allows for clocks apart in "issued in the future" only: never a second past the expiry or the cap.
+    valid_until = min(receipt.expires_at, receipt.issued_at + max_lifetime_seconds)
     if now > valid_until:
         raise ReceiptError("receipt expired")
     if receipt.issued_at > now + leeway_seconds:

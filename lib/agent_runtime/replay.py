@@ -32,8 +32,10 @@ from agent_runtime.tables import TTL_ATTRIBUTE
 class MemoryReplayStore(ReplayGuard):
     def __init__(self, clock: Callable[[], float] = time.time, max_entries: int = 1_000_000) -> None:
         self._clock = clock
-        # SigV4 dates have one-second resolution: from the second the process started on, nothing is forgotten.
-        self.not_before = float(math.floor(clock()))
+        # SigV4 dates (and receipts' iat) have one-second resolution: a request dated in the second this process
+        # started may have been served, in that same second, by the process it replaced. Only what is dated from
+        # the next whole second on is judged here; anything older is refused as signed before the start.
+        self.not_before = float(math.floor(clock()) + 1)
         self._max_entries = max_entries
         self._lock = threading.Lock()
         self._seen: dict[str, float] = {}

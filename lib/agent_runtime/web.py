@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import re
+import sys
 import time
 import uuid
 from typing import Any
@@ -133,9 +134,19 @@ def _refusing(refusals: Any, check: Any) -> Any:
         raise service_unavailable("Authentication is unavailable; try again later") from exc
 
 
+_LARGEST_DOUBLE = int(sys.float_info.max)
+
+
 def _finite(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
+        raise ValueError(f"number {text[:32]} is out of range")
+    return value
+
+
+def _within_a_double(text: str) -> int:
+    value = int(text)
+    if abs(value) > _LARGEST_DOUBLE:  # a JSON reader in another language would read it as a double: infinity
         raise ValueError(f"number {text[:32]} is out of range")
     return value
 
@@ -148,7 +159,7 @@ def json_object(body: bytes) -> dict[str, Any]:
     """The body as a JSON object, or a 400 that says what is wrong with it (never a 500). Strict JSON: NaN,
     Infinity and numbers beyond a double are refused (they would not survive the way on to Axon)."""
     try:
-        data = json.loads(body or b"null", parse_float=_finite, parse_constant=_no_constant)
+        data = json.loads(body or b"null", parse_float=_finite, parse_int=_within_a_double, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise validation_error("Request body is not valid JSON", "body", "invalid JSON") from None
     if not isinstance(data, dict):

@@ -92,7 +92,7 @@ def test_altered_claims_are_refused():
 
 
 def test_a_receipt_is_spent_once():
-    guard = MemoryReplayStore(clock=lambda: NOW)
+    guard = MemoryReplayStore(clock=lambda: NOW - 10)
     token = issue()
     check(token, guard=guard)
     with pytest.raises(receipts.ReceiptError, match="already used"):
@@ -135,4 +135,23 @@ def test_a_receipt_issued_before_a_forgetful_guard_started_is_refused():
     guard = MemoryReplayStore(clock=lambda: NOW + 2)  # Axon restarted after the receipt was issued
     with pytest.raises(receipts.ReceiptError, match="before this server started"):
         check(issue(), guard=guard, now=NOW + 3)
-    assert check(issue(now=NOW + 2, decision_id="d-2"), guard=guard, now=NOW + 3).decision_id == "d-2"
+    with pytest.raises(receipts.ReceiptError, match="before this server started"):  # the second it started in
+        check(issue(now=NOW + 2, decision_id="d-2"), guard=guard, now=NOW + 3)
+    assert check(issue(now=NOW + 3, decision_id="d-3"), guard=guard, now=NOW + 3).decision_id == "d-3"
+
+
+def test_no_receipt_is_accepted_a_second_past_its_expiry_or_the_lifetime_cap():
+    assert check(issue(ttl_seconds=30), now=NOW + 30).decision_id == "d-1"
+    with pytest.raises(receipts.ReceiptError, match="expired"):
+        check(issue(ttl_seconds=30), now=NOW + 31)
+    long_lived = issue(ttl_seconds=3600)  # a signing key misused to issue long-lived receipts
+    assert check(long_lived, now=NOW + receipts.DEFAULT_MAX_LIFETIME_SECONDS).decision_id == "d-1"
+    with pytest.raises(receipts.ReceiptError, match="expired"):
+        check(long_lived, now=NOW + receipts.DEFAULT_MAX_LIFETIME_SECONDS + 1)
+    assert check(issue(now=NOW + 4), now=NOW).decision_id == "d-1"  # the leeway is for clocks apart, at issue only
+
+
+def test_nothing_of_a_token_is_parsed_before_its_signature_is_governances():
+    body = receipts._b64(b"[" * 3000)  # JSON nested deeper than the parser can go
+    with pytest.raises(receipts.ReceiptError, match="not Governance's"):
+        check(f"{body}.{receipts._b64(b'x' * 64)}")

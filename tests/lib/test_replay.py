@@ -89,6 +89,10 @@ def test_the_memory_store_refuses_requests_signed_before_the_process_started():
     with pytest.raises(SignatureError) as raised:  # the same capture, sent again after a restart
         verifier(NOW.timestamp() + 30).verify(replace(request))
     assert "signed before this server started" in raised.value.reason
+    for restarted_at in (NOW.timestamp(), NOW.timestamp() + 0.9):  # a restart within the second it was signed in
+        with pytest.raises(SignatureError) as raised:
+            verifier(restarted_at).verify(replace(request))
+        assert "signed before this server started" in raised.value.reason
 
 
 def test_make_replay_store_names_every_kind(tmp_path: Path):

@@ -98,8 +98,28 @@ def test_made_up_methods_do_not_grow_the_metric_labels(client):
     assert 'method="other"' in text
 
 
-@pytest.mark.parametrize("body", [b"[" * 100_000, b'{"a":' * 50_000, b"\xff", b"[1, 2]", b"null"])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" * 100_000,
+        b'{"a":' * 50_000,
+        b"\xff",
+        b"[1, 2]",
+        b"null",
+        b'{"n": NaN}',
+        b'{"n": 1e400}',
+        b'{"n": ' + b"9" * 400 + b"}",  # an integer beyond a double: infinity to a reader in another language
+        b'{"n": -' + b"9" * 400 + b"}",
+    ],
+)
 def test_bodies_that_are_not_json_objects_are_400(body):
     with pytest.raises(ApiError) as raised:
         json_object(body)
     assert (raised.value.status_code, raised.value.code) == (400, "VALIDATION_ERROR")
+
+
+def test_large_numbers_within_a_double_are_kept_exactly():
+    assert json_object(b'{"n": 18446744073709551616, "m": -9007199254740993}') == {
+        "n": 18446744073709551616,
+        "m": -9007199254740993,
+    }
