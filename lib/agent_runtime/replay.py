@@ -136,7 +136,11 @@ REPLAY_STORES = ("memory", "sqlite", "dynamodb")
 def make_replay_store(kind: str, *, table_name: str, db_path: str = "") -> ReplayGuard:
     """The store named by a service's REPLAY_STORE setting (checked by the service's settings)."""
     if kind == "memory":
-        return MemoryReplayStore()
+        store = MemoryReplayStore()
+        # It judges only what is signed from `not_before` on: the service starts serving then (at most a second
+        # from now), so that its first clients are not refused for having signed in the second it started.
+        time.sleep(max(0.0, store.not_before - time.time()))
+        return store
     if kind == "sqlite":
         return SqliteReplayStore(db_path)
     if kind == "dynamodb":

@@ -10,7 +10,7 @@ import pytest
 from flask import Flask, request
 from werkzeug.serving import make_server
 
-from agent_runtime.replay import MemoryReplayStore
+from agent_runtime.replay import make_replay_store
 from agent_runtime.sigv4 import Credential, SignatureError, SigV4Verifier, StaticKeys
 from agent_runtime.web import raw_request
 from bench.loadgen import GeneratorPool, Target, merge, probe, run_job
@@ -24,7 +24,10 @@ class Server:
         self.refused: list[str] = []
         self.lock = threading.Lock()
         verifier = SigV4Verifier(
-            service="execute-api", region="us-east-1", keys=StaticKeys([KEY]), replay_guard=MemoryReplayStore()
+            service="execute-api",
+            region="us-east-1",
+            keys=StaticKeys([KEY]),
+            replay_guard=make_replay_store("memory", table_name=""),
         )
         app = Flask(__name__)
 

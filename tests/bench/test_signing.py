@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agent_runtime.replay import MemoryReplayStore
+from agent_runtime.replay import make_replay_store
 from agent_runtime.sigv4 import Credential, RawRequest, SigV4Verifier, StaticKeys
 from bench.loadgen import RequestFactory, Target
 from bench.signing import Signer
@@ -62,7 +62,10 @@ def test_every_generated_request_is_unique_and_verifies(kind):
         secret_access_key=KEY.secret_access_key,
     )
     verifier = SigV4Verifier(
-        service="execute-api", region="us-east-1", keys=StaticKeys([KEY]), replay_guard=MemoryReplayStore()
+        service="execute-api",
+        region="us-east-1",
+        keys=StaticKeys([KEY]),
+        replay_guard=make_replay_store("memory", table_name=""),
     )
     factory = RequestFactory(target, "w0-t0")
     signatures = set()

@@ -131,9 +131,6 @@ def orbit() -> Iterator[tuple]:
         ensure_signing_key(sm, NAMES.orbit_signing_key_secret, "orbit")
         client_key = create_client_key(sm, NAMES, "prober")
         app = create_app(OrbitSettings.from_env(axon_url=f"http://127.0.0.1:{axon_port}", governance_timeout_ms=400))
-        # The memory replay store refuses what is signed in the second the app started (it cannot know what the
-        # process before it served in that second): the probes are signed from the next one on.
-        time.sleep(1.01 - time.time() % 1)
         yield app.test_client(), client_key, behaviour
     finally:
         patch.undo()
