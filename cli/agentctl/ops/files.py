@@ -62,7 +62,7 @@ class _NoAliases(yaml.SafeLoader):
 
 def load_yaml(text: str) -> Any:
     """Safe YAML that refuses aliases: its errors are yaml.YAMLError, as yaml.safe_load's."""
-    return yaml.load(text, Loader=_NoAliases)  # noqa: S506 - a SafeLoader subclass
+    return yaml.load(text, Loader=_NoAliases)  # noqa: S506  # nosec B506 - SafeLoader-based
 
 
 def repository_of(path: Path) -> Path:
