@@ -2,7 +2,7 @@
 Axon's POST /reason, each called in process against a bench stack (the emulator, the Lambda API and the other
 services stay separate processes, so their work is not in the profile).
 
-    .venv/bin/python -m bench.profile [--count N] [--only handler|orbit|axon] [--top 40]
+    .venv/bin/python -m bench.profile [--count N] [--only handler|orbit|axon] [--top 40] [--callers REGEX]
 
 For each part: CPU per call (process time, the part's helper threads included) and a cProfile table sorted by
 own time. This is the investigation tool behind docs/performance.md ("Where the time goes"); `make bench`
@@ -36,6 +36,9 @@ def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+CALLERS: list[str] = []  # --callers: functions whose callers are printed too
+
+
 def _measure(name: str, call: Any, count: int, top: int, fresh_threads: Any = None) -> None:
     """CPU per call, then a profile of `count` more calls, threads started by `fresh_threads()` included."""
     for _ in range(30):
@@ -64,7 +67,10 @@ def _measure(name: str, call: Any, count: int, top: int, fresh_threads: Any = No
         with contextlib.suppress(Exception):
             extra.disable()  # only its own thread can; the stats below are read anyway
     out = io.StringIO()
-    pstats.Stats(*profilers, stream=out).sort_stats("tottime").print_stats(top)
+    stats = pstats.Stats(*profilers, stream=out).sort_stats("tottime")
+    stats.print_stats(top)
+    for pattern in CALLERS:
+        stats.print_callers(pattern)
     say(out.getvalue())
 
 
@@ -138,7 +144,9 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=300)
     parser.add_argument("--only", choices=("handler", "orbit", "axon"))
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--callers", action="append", default=[], help="also print the callers of these functions")
     args = parser.parse_args()
+    CALLERS.extend(args.callers)
     with BenchStack() as stack:
         stack.up()
         client, orbit = prepare(stack)
