@@ -94,9 +94,9 @@ def test_signature_is_valid_sigv4(client):
 def test_a_connection_closed_by_the_server_is_replaced(client):
     lean = LeanDynamoDB(client)
     _add(lean, "stale")
-    connection = lean._local.connection
-    if connection.sock is not None:  # moto's server already closes after each answer; else close it here
-        connection.sock.shutdown(socket.SHUT_RDWR)
+    sock = lean._http._local.sock
+    if sock is not None:  # moto's server already closes after each answer; else close it here
+        sock.shutdown(socket.SHUT_RDWR)
     assert _add(lean, "stale")["Attributes"]["count"]["N"] == "2"  # sent once on a new connection
 
 
