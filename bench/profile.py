@@ -2,7 +2,7 @@
 Axon's POST /reason, each called in process against a bench stack (the emulator, the Lambda API and the other
 services stay separate processes, so their work is not in the profile).
 
-    .venv/bin/python -m bench.profile [--count N] [--only handler|orbit|axon] [--top 40] [--callers REGEX]
+    .venv/bin/python -m bench.profile [--count N] [--only handler|orbit|axon] [--top 40] [--callers REGEX] [--cpu]
 
 For each part: CPU per call (process time, the part's helper threads included) and a cProfile table sorted by
 own time. This is the investigation tool behind docs/performance.md ("Where the time goes"); `make bench`
@@ -37,6 +37,7 @@ def say(text: str) -> None:
 
 
 CALLERS: list[str] = []  # --callers: functions whose callers are printed too
+TIMER: list[Any] = []  # --cpu: each thread's CPU time (a call blocked on a socket then costs what it used, not waited)
 
 
 def _measure(name: str, call: Any, count: int, top: int, fresh_threads: Any = None) -> None:
@@ -48,11 +49,11 @@ def _measure(name: str, call: Any, count: int, top: int, fresh_threads: Any = No
         call()
     wall, used = time.perf_counter() - started, time.process_time() - cpu
     say(f"\n=== {name}: {used / count * 1000:.3f} ms CPU, {wall / count * 1000:.3f} ms wall per call ({count})")
-    profilers = [cProfile.Profile()]
+    profilers = [cProfile.Profile(*TIMER)]
 
     def start_in_thread(*_: Any) -> None:  # the first event of a new thread: profile that thread too
         sys.setprofile(None)
-        profilers.append(cProfile.Profile())
+        profilers.append(cProfile.Profile(*TIMER))
         profilers[-1].enable()
 
     threading.setprofile(start_in_thread)
@@ -145,8 +146,11 @@ def main() -> None:
     parser.add_argument("--only", choices=("handler", "orbit", "axon"))
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--callers", action="append", default=[], help="also print the callers of these functions")
+    parser.add_argument("--cpu", action="store_true", help="time each thread's CPU, not the wall clock")
     args = parser.parse_args()
     CALLERS.extend(args.callers)
+    if args.cpu:
+        TIMER.append(time.thread_time)
     with BenchStack() as stack:
         stack.up()
         client, orbit = prepare(stack)
