@@ -3,6 +3,7 @@ Axon's POST /reason, each called in process against a bench stack (the emulator,
 services stay separate processes, so their work is not in the profile).
 
     .venv/bin/python -m bench.profile [--count N] [--only handler|orbit|axon] [--top 40] [--callers REGEX] [--cpu]
+        [--sort tottime|cumulative]
 
 For each part: CPU per call (process time, the part's helper threads included) and a cProfile table sorted by
 own time. This is the investigation tool behind docs/performance.md ("Where the time goes"); `make bench`
@@ -37,6 +38,7 @@ def say(text: str) -> None:
 
 
 CALLERS: list[str] = []  # --callers: functions whose callers are printed too
+SORT = ["tottime"]  # --sort: the table's order
 TIMER: list[Any] = []  # --cpu: each thread's CPU time (a call blocked on a socket then costs what it used, not waited)
 
 
@@ -68,7 +70,7 @@ def _measure(name: str, call: Any, count: int, top: int, fresh_threads: Any = No
         with contextlib.suppress(Exception):
             extra.disable()  # only its own thread can; the stats below are read anyway
     out = io.StringIO()
-    stats = pstats.Stats(*profilers, stream=out).sort_stats("tottime")
+    stats = pstats.Stats(*profilers, stream=out).sort_stats(SORT[0])
     stats.print_stats(top)
     for pattern in CALLERS:
         stats.print_callers(pattern)
@@ -147,10 +149,12 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=40)
     parser.add_argument("--callers", action="append", default=[], help="also print the callers of these functions")
     parser.add_argument("--cpu", action="store_true", help="time each thread's CPU, not the wall clock")
+    parser.add_argument("--sort", choices=("tottime", "cumulative"), default="tottime")
     args = parser.parse_args()
     CALLERS.extend(args.callers)
     if args.cpu:
         TIMER.append(time.thread_time)
+    SORT[0] = args.sort
     with BenchStack() as stack:
         stack.up()
         client, orbit = prepare(stack)
