@@ -23,7 +23,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping, MutableMapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +84,7 @@ class JsonLinesExporter(SpanExporter):
 
 _SCALARS = (str, bool, int, float)
 _UNSET = Status(StatusCode.UNSET)
+_SAMPLED, _NOT_SAMPLED = TraceFlags(TraceFlags.SAMPLED), TraceFlags(TraceFlags.DEFAULT)
 
 
 def _clean(value: Any) -> Any:
@@ -244,7 +245,7 @@ class LeanTracer:
         else:
             result = self._sampler.should_sample(context, trace_id, name, kind, attributes)
             sampled, trace_state = result.decision.is_sampled(), result.trace_state or trace_state
-        flags = TraceFlags(TraceFlags.SAMPLED if sampled else TraceFlags.DEFAULT)
+        flags = _SAMPLED if sampled else _NOT_SAMPLED
         span_context = SpanContext(trace_id, self._ids.generate_span_id(), False, flags, trace_state)
         if not sampled:
             return NonRecordingSpan(span_context)
@@ -327,26 +328,34 @@ def flush(timeout_millis: int = 2000) -> None:
         _tracer.batches.export()
 
 
-@contextlib.contextmanager
-def span(
-    name: str, kind: SpanKind = INTERNAL, attributes: Mapping[str, Any] | None = None, parent: Any = None
-) -> Iterator[trace.Span]:
+class span:  # noqa: N801 - used as the function it replaced: `with tracing.span(...) as current:`
     """A span around a block, current within it; an exception ends it with an error status. Without a tracer
-    (tracing off), nothing is made and the context is left as it is."""
-    tracer = _tracer
-    if tracer is None:
-        yield trace.INVALID_SPAN
-        return
-    current = tracer.start_span(name, parent, kind, attributes)
-    token = otel_context.attach(trace.set_span_in_context(current))
-    try:
-        yield current
-    except BaseException as exc:
-        current.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-        raise
-    finally:
-        otel_context.detach(token)
-        current.end()
+    (tracing off), nothing is made and the context is left as it is. (A class, not a generator-based context
+    manager: a few microseconds less per span.)"""
+
+    __slots__ = ("_args", "_span", "_token")
+
+    def __init__(
+        self, name: str, kind: SpanKind = INTERNAL, attributes: Mapping[str, Any] | None = None, parent: Any = None
+    ) -> None:
+        self._args = (name, parent, kind, attributes)
+        self._span: trace.Span = trace.INVALID_SPAN
+        self._token: Any = None
+
+    def __enter__(self) -> trace.Span:
+        tracer = _tracer
+        if tracer is not None:
+            self._span = tracer.start_span(*self._args)
+            self._token = otel_context.attach(trace.set_span_in_context(self._span))
+        return self._span
+
+    def __exit__(self, kind: Any, exc: BaseException | None, traceback: Any) -> None:
+        if self._token is None:
+            return
+        if exc is not None:
+            self._span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+        otel_context.detach(self._token)
+        self._span.end()
 
 
 def extract(carrier: Mapping[str, str]) -> Any:
