@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import select
 import socket
 import threading
 from collections.abc import Iterator
@@ -129,6 +130,7 @@ def test_connection_close_is_honoured(serve):
 def test_a_connection_closed_while_idle_is_replaced(serve):
     server, http = serve([OK, OK], close_after=1)  # the server closes after each answer, without saying so
     http.request("POST", "/", {}, b"x", retry_stale=False)
+    select.select([http._local.sock], [], [], 5)  # idle until the server's close has arrived
     assert http.request("POST", "/", {}, b"x", retry_stale=False).status == 200  # seen closed before sending
     assert server.connections == 2
 
