@@ -411,7 +411,9 @@ def test_a_tool_call_is_one_trace_down_to_the_upstream(stack, gateway):
     response = _raw(gateway["url"], gateway["agent"], body, headers)
     assert response.json()["result"]["isError"] is False
     trace_id = response.headers["traceparent"].split("-")[1]
-    found = {s["name"]: s for s in spans(stack, trace_id, {"orbit POST /mcp", "mcp.upstream payments"})}
+    found = {
+        s["name"]: s for s in spans(stack, trace_id, {"orbit POST /mcp", "mcp.upstream payments", "governance.decide"})
+    }
     upstream = found["mcp.upstream payments"]
     assert upstream["attributes"]["gen_ai.tool.name"] == "transfer"
     assert found["orbit POST /mcp"]["attributes"]["gen_ai.tool.name"] == "payments___transfer"
