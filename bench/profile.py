@@ -2,7 +2,8 @@
 Axon's POST /reason, each called in process against a bench stack (the emulator, the Lambda API and the other
 services stay separate processes, so their work is not in the profile).
 
-    .venv/bin/python -m bench.profile [--count N] [--only handler|orbit|axon] [--top 40]
+    .venv/bin/python -m bench.profile [--count N] [--only handler|orbit|axon] [--top 40] [--callers REGEX] [--cpu]
+        [--sort tottime|cumulative]
 
 For each part: CPU per call (process time, the part's helper threads included) and a cProfile table sorted by
 own time. This is the investigation tool behind docs/performance.md ("Where the time goes"); `make bench`
@@ -36,6 +37,11 @@ def say(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+CALLERS: list[str] = []  # --callers: functions whose callers are printed too
+SORT = ["tottime"]  # --sort: the table's order
+TIMER: list[Any] = []  # --cpu: each thread's CPU time (a call blocked on a socket then costs what it used, not waited)
+
+
 def _measure(name: str, call: Any, count: int, top: int, fresh_threads: Any = None) -> None:
     """CPU per call, then a profile of `count` more calls, threads started by `fresh_threads()` included."""
     for _ in range(30):
@@ -45,11 +51,11 @@ def _measure(name: str, call: Any, count: int, top: int, fresh_threads: Any = No
         call()
     wall, used = time.perf_counter() - started, time.process_time() - cpu
     say(f"\n=== {name}: {used / count * 1000:.3f} ms CPU, {wall / count * 1000:.3f} ms wall per call ({count})")
-    profilers = [cProfile.Profile()]
+    profilers = [cProfile.Profile(*TIMER)]
 
     def start_in_thread(*_: Any) -> None:  # the first event of a new thread: profile that thread too
         sys.setprofile(None)
-        profilers.append(cProfile.Profile())
+        profilers.append(cProfile.Profile(*TIMER))
         profilers[-1].enable()
 
     threading.setprofile(start_in_thread)
@@ -64,7 +70,10 @@ def _measure(name: str, call: Any, count: int, top: int, fresh_threads: Any = No
         with contextlib.suppress(Exception):
             extra.disable()  # only its own thread can; the stats below are read anyway
     out = io.StringIO()
-    pstats.Stats(*profilers, stream=out).sort_stats("tottime").print_stats(top)
+    stats = pstats.Stats(*profilers, stream=out).sort_stats(SORT[0])
+    stats.print_stats(top)
+    for pattern in CALLERS:
+        stats.print_callers(pattern)
     say(out.getvalue())
 
 
@@ -138,7 +147,14 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=300)
     parser.add_argument("--only", choices=("handler", "orbit", "axon"))
     parser.add_argument("--top", type=int, default=40)
+    parser.add_argument("--callers", action="append", default=[], help="also print the callers of these functions")
+    parser.add_argument("--cpu", action="store_true", help="time each thread's CPU, not the wall clock")
+    parser.add_argument("--sort", choices=("tottime", "cumulative"), default="tottime")
     args = parser.parse_args()
+    CALLERS.extend(args.callers)
+    if args.cpu:
+        TIMER.append(time.thread_time)
+    SORT[0] = args.sort
     with BenchStack() as stack:
         stack.up()
         client, orbit = prepare(stack)

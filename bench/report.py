@@ -47,7 +47,7 @@ AWS_SOURCES = {
 }
 PROCESS_LABELS = {
     "emulator": "AWS emulator (moto)",
-    "governance": "Governance (Lambda API, 2 sync workers)",
+    "governance": "Governance (Lambda API, 2 one-thread workers)",
     "axon": "Axon (gunicorn)",
     "orbit": "Orbit (gunicorn)",
     "hello": "hello-world (gunicorn)",

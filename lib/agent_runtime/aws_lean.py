@@ -5,10 +5,11 @@ botocore spends 1 to 1.5 ms of CPU on one call (event hooks, request objects, th
 through the email package): Governance makes four DynamoDB calls per decision, and Orbit one Lambda Invoke per
 dispatch. Here a call is a body, a SigV4 signature made with the verifier's own primitives (agent_runtime.sigv4,
 checked against the verifier and botocore by tests/lib/test_aws_lean.py), and one request on a kept-alive
-connection of this thread. What botocore gives stays: the endpoint, region, credentials (refreshed by botocore
-when they expire) and timeouts are the wrapped client's, errors are botocore's (ClientError with the service's
-error code, BotoCoreError subclasses for the connection), so callers handle both alike; and when something
-answers in botocore's place (moto's mock, botocore's Stubber), the call goes through botocore.
+connection of this thread (agent_runtime.http_lean: not http.client, which parses every answer's head with the
+email package). What botocore gives stays: the endpoint, region, credentials (refreshed by botocore when they
+expire) and timeouts are the wrapped client's, errors are botocore's (ClientError with the service's error code,
+BotoCoreError subclasses for the connection), so callers handle both alike; and when something answers in
+botocore's place (moto's mock, botocore's Stubber), the call goes through botocore.
 
 - `LeanDynamoDB`: UpdateItem (the rate-limit counters) and PutItem (the decision log). Retries are fewer than
   botocore's on purpose, because UpdateItem ADD is not idempotent: a request is sent again only when DynamoDB
@@ -21,22 +22,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import http.client
 import json
-import select
-import socket
-import ssl
-import threading
 import time
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from botocore.exceptions import ClientError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 from botocore.stub import Stubber
 
+from agent_runtime.http_lean import ConnectFailed, KeptAlive, Response
 from agent_runtime.sigv4 import RawRequest, canonical_request, signing_key, string_to_sign
-
-_STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
 
 
 class LeanAws:
@@ -48,18 +43,12 @@ class LeanAws:
 
     def __init__(self, client: Any) -> None:
         self._client = client
-        url = urlsplit(client.meta.endpoint_url)
-        self._https = url.scheme == "https"
-        self._host = url.hostname or ""
-        self._port = url.port or (443 if self._https else 80)
-        self._netloc = url.netloc
-        self._base_path = url.path.rstrip("/")
+        config = client.meta.config
+        self._http = KeptAlive(client.meta.endpoint_url, float(config.connect_timeout), float(config.read_timeout))
+        self._netloc = self._http.netloc
+        self._base_path = self._http.base_path
         self._region = client.meta.region_name
         self._credentials = client._request_signer._credentials
-        config = client.meta.config
-        self._connect_timeout = float(config.connect_timeout)
-        self._read_timeout = float(config.read_timeout)
-        self._local = threading.local()
         self._keys: tuple[str, str, bytes] | None = None  # (secret, date, key): the day's signing key
 
     def __getattr__(self, name: str) -> Any:
@@ -105,62 +94,27 @@ class LeanAws:
             cached = self._keys = (secret, date_stamp, signing_key(secret, date_stamp, self._region, self.SERVICE))
         return cached[2]
 
-    def post(self, path: str, query: str, headers: dict[str, str], body: bytes, *, retry_stale: bool) -> Any:
+    def post(self, path: str, query: str, headers: dict[str, str], body: bytes, *, retry_stale: bool) -> Response:
         """One signed POST; the response (read). A stale kept-alive connection is replaced and, if
-        `retry_stale`, the request sent once more on the new one."""
+        `retry_stale`, the request sent once more on the new one. Failures are botocore's."""
         target = self._base_path + path + (f"?{query}" if query else "")
         signed = self.signed_headers(self._base_path + path, query, headers, body)
-        connection: http.client.HTTPConnection | None = None
-        reused = False
         try:
-            connection, reused = self._connection()
-            connection.request("POST", target, body=body, headers=signed)
-            response = connection.getresponse()
-            response.data = response.read()
-            return response
-        except _STALE as exc:
-            self._drop()
-            if reused and retry_stale:  # closed by the server while idle, nothing answered: once more
-                return self.post(path, query, headers, body, retry_stale=False)
+            return self._http.request("POST", target, signed, body, retry_stale=retry_stale)
+        except ConnectFailed as exc:
+            if isinstance(exc.__cause__, TimeoutError):
+                raise ConnectTimeoutError(endpoint_url=self._url(), error=exc) from exc
             raise EndpointConnectionError(endpoint_url=self._url(), error=exc) from exc
         except TimeoutError as exc:
-            self._drop()
-            timeout = ConnectTimeoutError if connection is None else ReadTimeoutError
-            raise timeout(endpoint_url=self._url(), error=exc) from exc
-        except (OSError, http.client.HTTPException) as exc:
-            self._drop()
+            raise ReadTimeoutError(endpoint_url=self._url(), error=exc) from exc
+        except OSError as exc:
             raise EndpointConnectionError(endpoint_url=self._url(), error=exc) from exc
 
-    def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
-        connection = getattr(self._local, "connection", None)
-        # As urllib3 does before reusing a connection: an idle one that is readable was closed by the server.
-        if (
-            connection is not None
-            and connection.sock is not None
-            and not select.select([connection.sock], [], [], 0)[0]
-        ):
-            return connection, True
-        self._drop()
-        if self._https:
-            connection = http.client.HTTPSConnection(
-                self._host, self._port, timeout=self._connect_timeout, context=ssl.create_default_context()
-            )
-        else:
-            connection = http.client.HTTPConnection(self._host, self._port, timeout=self._connect_timeout)
-        connection.connect()
-        connection.sock.settimeout(self._read_timeout)
-        connection.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._local.connection = connection
-        return connection, False
-
     def _drop(self) -> None:
-        connection = getattr(self._local, "connection", None)
-        self._local.connection = None
-        if connection is not None:
-            connection.close()
+        self._http.drop()
 
     def _url(self) -> str:
-        return f"{'https' if self._https else 'http'}://{self._netloc}"
+        return f"{'https' if self._http.https else 'http'}://{self._netloc}"
 
 
 def _client_error(operation: str, status: int, code: str, message: str) -> ClientError:

@@ -25,6 +25,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from agent_runtime import aws
+from agent_runtime.aws_lean import LeanDynamoDB
+from agent_runtime.botocore_lean import lean
 from agent_runtime.sigv4 import ReplayGuard
 from agent_runtime.tables import TTL_ATTRIBUTE
 
@@ -144,5 +146,8 @@ def make_replay_store(kind: str, *, table_name: str, db_path: str = "") -> Repla
     if kind == "sqlite":
         return SqliteReplayStore(db_path)
     if kind == "dynamodb":
-        return DynamoReplayStore(aws.client("dynamodb", connect_timeout=1.0, read_timeout=2.0), table_name)
+        # One conditional PutItem per request (two in Axon: the signature and the receipt): lean, a fraction of
+        # botocore's CPU; a conditional-check failure is still botocore's ClientError.
+        client = lean(aws.client("dynamodb", connect_timeout=1.0, read_timeout=2.0))
+        return DynamoReplayStore(LeanDynamoDB(client), table_name)
     raise ValueError(f"REPLAY_STORE must be one of {', '.join(REPLAY_STORES)}, not {kind!r}")

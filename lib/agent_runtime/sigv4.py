@@ -471,3 +471,63 @@ def sign(
     request = AWSRequest(method=method, url=url, data=body, headers=dict(headers or {}))
     SigV4Auth(Credentials(credential.access_key_id, credential.secret_access_key), service, region).add_auth(request)
     return dict(request.headers.items())
+
+
+class Signer:
+    """A lean signer for one credential, service and region, for simple requests (an absolute path without dot
+    segments, no query string): botocore's SigV4Auth algorithm, byte for byte (tests/bench/test_signing.py), for
+    a fraction of its CPU (no AWSRequest, URL parsing or header objects; the signing key derived once per day).
+    Orbit signs its calls to Axon with it, and the bench its load."""
+
+    def __init__(self, access_key_id: str, secret_access_key: str, service: str, region: str) -> None:
+        self.access_key_id = access_key_id
+        self._secret = secret_access_key
+        self.service = service
+        self.region = region
+        self._keys: dict[str, bytes] = {}
+
+    def _signing_key(self, date_stamp: str) -> bytes:
+        key = self._keys.get(date_stamp)
+        if key is None:
+            key = signing_key(self._secret, date_stamp, self.region, self.service)
+            self._keys = {date_stamp: key}
+        return key
+
+    def sign(
+        self,
+        method: str,
+        host: str,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str] | None = None,
+        *,
+        now: float | None = None,
+    ) -> dict[str, str]:
+        """The headers to send: `headers`, plus Host, X-Amz-Date and Authorization; every one of them is signed."""
+        amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(time.time() if now is None else now))
+        date_stamp = amz_date[:8]
+        signed = {name.lower(): " ".join(value.split()) for name, value in (headers or {}).items()}
+        signed["host"] = host
+        signed["x-amz-date"] = amz_date
+        names = sorted(signed)
+        canonical = "\n".join(
+            (
+                method,
+                path,
+                "",
+                "".join(f"{name}:{signed[name]}\n" for name in names),
+                ";".join(names),
+                hashlib.sha256(body).hexdigest(),
+            )
+        )
+        scope = f"{date_stamp}/{self.region}/{self.service}/aws4_request"
+        to_sign = string_to_sign(amz_date, scope, canonical)
+        signature = hmac.new(self._signing_key(date_stamp), to_sign.encode(), hashlib.sha256).hexdigest()
+        out = dict(headers or {})
+        out["Host"] = host
+        out["X-Amz-Date"] = amz_date
+        out["Authorization"] = (
+            f"{ALGORITHM} Credential={self.access_key_id}/{scope}, SignedHeaders={';'.join(names)}, "
+            f"Signature={signature}"
+        )
+        return out

@@ -94,10 +94,30 @@ def test_signature_is_valid_sigv4(client):
 def test_a_connection_closed_by_the_server_is_replaced(client):
     lean = LeanDynamoDB(client)
     _add(lean, "stale")
-    connection = lean._local.connection
-    if connection.sock is not None:  # moto's server already closes after each answer; else close it here
-        connection.sock.shutdown(socket.SHUT_RDWR)
+    sock = lean._http._local.sock
+    if sock is not None:  # moto's server already closes after each answer; else close it here
+        sock.shutdown(socket.SHUT_RDWR)
     assert _add(lean, "stale")["Attributes"]["count"]["N"] == "2"  # sent once on a new connection
+
+
+def test_the_dynamodb_replay_store_is_lean_and_refuses_a_second_use(client, monkeypatch):
+    from agent_runtime.replay import make_replay_store
+
+    client.create_table(
+        TableName="replay",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    monkeypatch.setenv("AWS_ENDPOINT_URL", client.meta.endpoint_url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDLEAN")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "lean-secret")  # pragma: allowlist secret (the emulator's dummy)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    store = make_replay_store("dynamodb", table_name="replay")
+    assert isinstance(store._dynamodb, LeanDynamoDB)
+    assert store.first_use("sig-1", 4_000_000_000)
+    assert not store.first_use("sig-1", 4_000_000_000)  # ConditionalCheckFailedException, read as a replay
+    assert store.first_use("sig-2", 4_000_000_000)
 
 
 def test_mocked_clients_go_through_botocore():

@@ -69,6 +69,53 @@ def test_new_trace_ids_are_valid_for_x_ray(traced: Path):
     assert abs(int(trace_id[:8], 16) - time.time()) < 60  # X-Ray refuses ids whose first 32 bits are not the time
 
 
+def test_an_unsampled_trace_makes_no_span_but_carries_its_context_on(traced: Path):
+    parent = tracing.extract({"traceparent": "00-" + "ef" * 16 + "-" + "cd" * 8 + "-00"})
+    with tracing.span("outer", tracing.SERVER, parent=parent) as outer, tracing.span("inner") as inner:
+        assert not outer.is_recording()
+        assert not inner.is_recording()
+        carrier = tracing.inject({})
+    assert carrier["traceparent"].startswith("00-" + "ef" * 16 + "-")
+    assert carrier["traceparent"].endswith("-00")  # Axon and Governance are told not to sample either
+    tracing.flush()
+    assert tracing.read_local(traced, trace_id="ef" * 16) == []
+
+
+def test_a_span_ended_by_an_exception_has_the_error_status(traced: Path):
+    seen: list[str | None] = []
+
+    def fail() -> None:
+        with tracing.span("failing", attributes={"ids": ["a", "b"], "none": None}):
+            seen.append(tracing.ids()[0])
+            raise LookupError("no")
+
+    with pytest.raises(LookupError, match="no"):
+        fail()
+    trace_id = seen[0]
+    assert trace_id is not None
+    tracing.flush()
+    (span,) = tracing.read_local(traced, trace_id=trace_id)
+    assert span["status"] == "ERROR"
+    assert span["attributes"] == {"ids": ["a", "b"]}  # a list kept, a None dropped (OpenTelemetry's rules)
+
+
+def test_spans_are_readable_by_the_otlp_exporter(traced: Path):
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    with tracing.span("orbit POST /dispatch", tracing.SERVER, {"http.route": "/dispatch"}) as server:
+        with tracing.span("governance.invoke", tracing.CLIENT, {"rpc.method": "Invoke"}) as client:
+            pass
+        server.set_attribute("agent_runtime.policy_ids", ["p1"])
+    request = encode_spans([server.readable(), client.readable()])
+    (resource_spans,) = request.resource_spans
+    encoded = {span.name: span for span in resource_spans.scope_spans[0].spans}
+    assert set(encoded) == {"orbit POST /dispatch", "governance.invoke"}
+    assert encoded["governance.invoke"].parent_span_id == encoded["orbit POST /dispatch"].span_id
+    attributes = {a.key for a in encoded["orbit POST /dispatch"].attributes}
+    assert attributes == {"http.route", "agent_runtime.policy_ids"}
+    assert {a.key: a.value.string_value for a in resource_spans.resource.attributes}["service.name"] == "unit"
+
+
 def test_tracing_off_makes_no_span_and_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv(tracing.TRACE_DIR_ENV, str(tmp_path / "traces"))
     monkeypatch.setenv("OTEL_SDK_DISABLED", "true")

@@ -3,7 +3,8 @@
 The AWS emulator cannot run Lambda code without Docker, so the local stack serves the real handler here:
 `POST /2015-03-31/functions/{name}/invocations` runs `governance.handler.lambda_handler(event, context)` once
 per request, and Orbit calls it with boto3's `lambda.invoke` exactly as in AWS. Run it under gunicorn with
-sync workers: like Lambda, each worker (a warm instance) handles one invocation at a time.
+one thread per worker (agentctl.local.lambda_api_conf): like Lambda, each worker (a warm instance) handles one
+invocation at a time; connections are kept alive.
 """
 
 from __future__ import annotations

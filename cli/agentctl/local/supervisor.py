@@ -150,7 +150,7 @@ def render_config(stack: LocalStack, environ: Mapping[str, str] | None = None) -
         sections.append(_program("emulator", command, basics, logs, autostart=True))
     governance = (
         f"{bin_dir / 'gunicorn'} --config python:agentctl.local.lambda_api_conf --bind 127.0.0.1:"
-        f"{stack.ports.governance} --workers 2 --worker-class sync --timeout 30 --graceful-timeout 10 "
+        f"{stack.ports.governance} --workers 2 --timeout 30 --graceful-timeout 10 "
         "--log-level warning 'agentctl.local.lambda_api:create_app()'"
     )
     governance_env = {**common, **settings_of("governance", environ)}
