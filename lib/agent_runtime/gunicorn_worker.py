@@ -209,15 +209,23 @@ class BufferedThreadWorker(ThreadWorker):
             self._refuse(conn, 503, "Service Unavailable", "The server is busy; try again")
             return
         # Until its first byte, a new connection waits without a thread, for FIRST_BYTE_TIMEOUT at most.
+        self._park(conn, self.fresh_conns, time.monotonic() + FIRST_BYTE_TIMEOUT, self._on_first_byte)
+
+    def _park(self, conn: TConn, waiting: deque[TConn], deadline: float, on_readable: Any) -> None:
+        """Keep a connection in the event loop, no thread, in `waiting` (each queue holds one kind of wait, so its
+        deadlines stay in order) until it is readable or its deadline passes."""
         conn.sock.setblocking(False)
-        conn.timeout = time.monotonic() + FIRST_BYTE_TIMEOUT
-        self.fresh_conns.append(conn)
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_first_byte, conn))
+        conn.timeout = deadline
+        waiting.append(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(on_readable, conn))
+
+    def _resume(self, conn: TConn, client: Any, waiting: deque[TConn]) -> None:
+        self.poller.unregister(client)
+        waiting.remove(conn)
+        self._start_reading(conn, b"")
 
     def _on_first_byte(self, conn: TConn, client: Any) -> None:
-        self.poller.unregister(client)
-        self.fresh_conns.remove(conn)
-        self._start_reading(conn, b"")
+        self._resume(conn, client, self.fresh_conns)
 
     def _evict_one(self) -> bool:
         """Make room for a new connection: close the one that has waited longest without a whole request. False
@@ -269,26 +277,19 @@ class BufferedThreadWorker(ThreadWorker):
             self._close_pending(conn)
 
     def _wait_idle(self, conn: TConn, linger: float | None = None) -> None:
-        conn.sock.setblocking(False)
-        conn.set_timeout()
+        deadline = time.monotonic() + self.cfg.keepalive
         if linger is not None:  # a stopping worker keeps it only briefly, as gunicorn's own does
-            conn.timeout = min(conn.timeout, time.monotonic() + linger)
-        self.keepalived_conns.append(conn)
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self.on_client_socket_readable, conn))
+            deadline = min(deadline, time.monotonic() + linger)
+        self._park(conn, self.keepalived_conns, deadline, self.on_client_socket_readable)
 
     def on_client_socket_readable(self, conn: TConn, client: Any) -> None:
-        self.poller.unregister(client)
-        self.keepalived_conns.remove(conn)
-        self._start_reading(conn, b"")
+        self._resume(conn, client, self.keepalived_conns)
 
     def _start_reading(self, conn: TConn, already: bytes) -> None:
         conn.buffered = bytearray(already)
         conn.scan = RequestScan(MAX_BUFFERED_BODY)
         conn.continued = False
-        conn.timeout = time.monotonic() + REQUEST_READ_TIMEOUT
-        self.pending_conns.append(conn)  # ordered: every entry's deadline is now + the same timeout
-        conn.sock.setblocking(False)
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_request_bytes, conn))
+        self._park(conn, self.pending_conns, time.monotonic() + REQUEST_READ_TIMEOUT, self._on_request_bytes)
         if already:
             self._judge(conn)
 
