@@ -266,12 +266,9 @@ class BufferedThreadWorker(ThreadWorker):
         self.closing_conns.append(conn)
 
     def _on_linger_readable(self, conn: TConn, client: Any) -> None:
-        try:
-            data = conn.sock.recv(_RECV_SIZE)
-        except (BlockingIOError, InterruptedError):
+        data = _receive(conn)
+        if data is None:
             return
-        except OSError:
-            data = b""
         conn.drained += len(data)
         if not data or conn.drained > _LINGER_MAX_DRAIN:
             self._close_pending(conn)
@@ -294,12 +291,9 @@ class BufferedThreadWorker(ThreadWorker):
             self._judge(conn)
 
     def _on_request_bytes(self, conn: TConn, client: Any) -> None:
-        try:
-            data = conn.sock.recv(_RECV_SIZE)
-        except (BlockingIOError, InterruptedError):
+        data = _receive(conn)
+        if data is None:
             return
-        except OSError:
-            data = b""
         if not data:  # the client went away before its request was whole
             self._close_pending(conn)
             return
@@ -379,6 +373,16 @@ class BufferedThreadWorker(ThreadWorker):
         with contextlib.suppress(OSError):
             conn.sock.shutdown(socket.SHUT_RDWR)
         util.close(conn.sock)
+
+
+def _receive(conn: TConn) -> bytes | None:
+    """What a readable, non-blocking connection holds: None when nothing after all, b"" when it is closed."""
+    try:
+        return conn.sock.recv(_RECV_SIZE)
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError:
+        return b""
 
 
 def _expects_continue(buffer: bytes | bytearray) -> bool:
