@@ -334,3 +334,22 @@ def test_a_body_of_many_tiny_chunks_costs_the_event_loop_only_its_new_bytes(serv
     finally:
         stop.set()
         thread.join(timeout=READ_TIMEOUT + 5)
+
+
+def test_at_capacity_the_slowest_request_being_read_makes_room_and_is_told_why(server: str):
+    slow = b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + b"s" * 99
+    tricklers = [Trickler(_port(server), slow, 0.3) for _ in range(CONNECTIONS + 5)]
+    for trickler in tricklers:  # in order: the first ones are the longest-waiting
+        trickler.start()
+        time.sleep(0.01)
+    time.sleep(0.5)
+    _answers_stay_fast(server, count=5)  # every connection is being read: each new one evicts the oldest
+    for trickler in tricklers:
+        trickler.join(timeout=READ_TIMEOUT + 5)
+    evicted = [t for t in tricklers if t.answer.startswith(b"HTTP/1.1 503")]
+    # Five to make room for the last tricklers, one at least for the answered requests (a later one may evict the
+    # idle kept-alive connection an earlier one left: an idle connection goes before one being read).
+    assert len(evicted) >= 5 + 1, [t.answer[:12] for t in tricklers]
+    assert all(_error_code(t.answer) == "SERVICE_UNAVAILABLE" for t in evicted)
+    assert tricklers[0] in evicted  # the longest-waiting went first
+    assert {t.answer[:12] for t in tricklers} <= {b"HTTP/1.1 503", b"HTTP/1.1 408"}
