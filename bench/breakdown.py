@@ -21,7 +21,7 @@ import uuid
 from typing import Any
 
 from agent_runtime.receipts import RECEIPT_HEADER, request_digest
-from bench.signing import Signer
+from agent_runtime.sigv4 import Signer
 from bench.stats import summarize
 
 

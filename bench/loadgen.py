@@ -9,7 +9,7 @@ Design for a small machine, where the generator competes with the servers for th
 - a few worker processes (one per core by default), started once and reused for every run, so
   the GIL of one generator process does not cap the load and the parent stays free to sample memory;
 - in each process one thread per connection, each holding one keep-alive `http.client` connection (no
-  per-request connection set-up, no `requests` overhead), and a lean signer (bench.signing);
+  per-request connection set-up, no `requests` overhead), and a lean signer (agent_runtime.sigv4.Signer);
 - every worker reports the CPU time it used, so the report can say how much of the machine the generator took.
 
 Closed loop: `concurrency` connections, each sending its next request as soon as the previous one answered.
@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.signing import Signer
+from agent_runtime.sigv4 import Signer
 from bench.stats import summarize
 
 CONNECT_TIMEOUT = 10.0

@@ -18,8 +18,8 @@ import threading
 import time
 from typing import Any
 
+from agent_runtime.sigv4 import Signer
 from bench.procs import Group, pid_group, port_group
-from bench.signing import Signer
 from bench.stack import REGION, BenchError, BenchStack, free_ports, log
 from bench.stats import summarize
 

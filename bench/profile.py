@@ -26,9 +26,9 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from agent_runtime.sigv4 import Signer
 from bench.micro import handler_event
 from bench.run import prepare
-from bench.signing import Signer
 from bench.stack import REGION, BenchStack, log
 
 

@@ -73,7 +73,7 @@ def setup_info(settings: Settings) -> dict[str, Any]:
         "warmup_s": settings.warmup,
         "open_loop_s": settings.open_seconds,
         "open_loop_connections": settings.open_connections,
-        "signer": "bench.signing (lean SigV4, byte-identical to botocore's)",
+        "signer": "agent_runtime.sigv4.Signer (lean SigV4, byte-identical to botocore's)",
     }
 
 

@@ -7,9 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from agent_runtime.replay import make_replay_store
-from agent_runtime.sigv4 import Credential, RawRequest, SigV4Verifier, StaticKeys
+from agent_runtime.sigv4 import Credential, RawRequest, Signer, SigV4Verifier, StaticKeys
 from bench.loadgen import RequestFactory, Target
-from bench.signing import Signer
 from tests.signing import sign_request
 
 KEY = Credential("AKARBENCHTEST0000001", "bench-test-secret-not-real-0123456789", "bench")
