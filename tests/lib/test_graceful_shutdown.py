@@ -16,37 +16,16 @@ import requests
 
 from agentctl.local.processes import free_ports
 from tests.conftest import ROOT
+from tests.gunicorn import serving
 
 
 def test_sigterm_lets_the_in_flight_request_finish(tmp_path: Path):
-    (port,) = free_ports(1)
-    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom"), "PYTHONPATH": str(ROOT)}
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "--config",
-            "python:agent_runtime.gunicorn_conf",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "tests.apps.slow:create_app()",
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                requests.get(f"http://127.0.0.1:{port}/nope", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom")}
+    with serving("tests.apps.slow:create_app()", env, ready_path="/nope") as (server, url):
         answer: dict = {}
 
         def call() -> None:
-            answer["response"] = requests.get(f"http://127.0.0.1:{port}/slow", timeout=10)
+            answer["response"] = requests.get(f"{url}/slow", timeout=10)
 
         caller = threading.Thread(target=call)
         caller.start()
@@ -58,14 +37,10 @@ def test_sigterm_lets_the_in_flight_request_finish(tmp_path: Path):
         assert server.wait(timeout=20) == 0
         # And after the shutdown, nothing listens any more.
         try:
-            requests.get(f"http://127.0.0.1:{port}/slow", timeout=1)
+            requests.get(f"{url}/slow", timeout=1)
             raise AssertionError("the server still answers after SIGTERM")
         except requests.ConnectionError:
             pass
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
 
 
 def _gunicorn(app: str, env: dict[str, str], port: int, workers: int) -> subprocess.Popen:

@@ -5,22 +5,17 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import requests
 
 from agent_runtime.gunicorn_worker import RequestScan, request_state
-from agentctl.local.processes import free_ports
-from tests.conftest import ROOT
+from tests.gunicorn import serving
 
 THREADS = 4
 READ_TIMEOUT = 3
@@ -74,42 +69,14 @@ def test_a_scan_fed_piece_by_piece_judges_as_one_given_everything():
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    (port,) = free_ports(1)
     env = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT),
         "GUNICORN_THREADS": str(THREADS),
         "GUNICORN_REQUEST_READ_TIMEOUT": str(READ_TIMEOUT),
         "GUNICORN_FIRST_BYTE_TIMEOUT": str(FIRST_BYTE_TIMEOUT),
         "GUNICORN_WORKER_CONNECTIONS": str(CONNECTIONS),
     }
-    process = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "--config",
-            "python:agent_runtime.gunicorn_conf",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "tests.apps.echo:create_app()",
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        with contextlib.suppress(requests.ConnectionError, requests.Timeout):
-            if requests.get(f"{url}/ping", timeout=5).ok:
-                break
-        assert time.monotonic() < deadline, "gunicorn did not start"
-        time.sleep(0.1)
-    try:
+    with serving("tests.apps.echo:create_app()", env) as (_, url):
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def _port(url: str) -> int:

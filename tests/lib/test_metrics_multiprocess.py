@@ -3,55 +3,22 @@ agent_runtime.gunicorn_conf, adds up what every worker counted."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from agentctl.local.processes import free_ports
-from tests.conftest import ROOT
+from tests.gunicorn import serving
 
 
 def test_metrics_add_up_across_workers(tmp_path: Path):
-    (port,) = free_ports(1)
     env = {
-        **os.environ,
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prom"),
         "GUNICORN_WORKERS": "3",
         "AXON_REPLAY_STORE": "dynamodb",  # gunicorn_conf refuses several workers with a per-process replay store
-        "PYTHONPATH": str(ROOT),
     }
-    server = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "--config",
-            "python:agent_runtime.gunicorn_conf",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "tests.apps.counting:create_app()",
-        ],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                requests.get(f"{url}/health", timeout=5)
-                break
-            # Connection refused before the master listens; a read timeout while it listens but no worker has
-            # booted yet (a loaded 2-core machine): both mean "not yet".
-            except (requests.ConnectionError, requests.Timeout):
-                assert time.monotonic() < deadline, "gunicorn did not start"
-                time.sleep(0.1)
+    with serving("tests.apps.counting:create_app()", env, ready_path="/health") as (_, url):
         pids: set[int] = set()
         sent = 0
 
@@ -75,6 +42,3 @@ def test_metrics_add_up_across_workers(tmp_path: Path):
             if sample.name == "counting_requests_total" and sample.labels.get("endpoint") == "/ping"
         )
         assert total == sent
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
