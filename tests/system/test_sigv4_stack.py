@@ -95,10 +95,9 @@ def _awscurl(*args: str, key: Credential) -> subprocess.CompletedProcess[str]:
             str(BIN / "awscurl"),
             "--region",
             "us-east-1",
-            "--access_key",
-            key.access_key_id,
-            "--secret_key",
-            key.secret_access_key,
+            f"--access_key={key.access_key_id}",
+            # joined with "=": a secret may begin with "-", which argparse would take for an option
+            f"--secret_key={key.secret_access_key}",
             *args,
         ],
         capture_output=True,
