@@ -77,3 +77,15 @@ def test_the_image_runs_as_the_task_definitions_user():
     assert any(keyword == "RUN" and "--uid 10001 --gid 10001" in rest for keyword, rest in runtime)
     builder = stages()["builder"]
     assert ("RUN", "pip install --no-cache-dir --require-hashes -r requirements-runtime.lock") in builder
+
+
+def test_the_builder_can_compile_the_c_parser_and_the_image_has_no_compiler():
+    """gunicorn-h1c in the runtime lock is an sdist: the builder needs a C compiler, the runtime image must not."""
+    assert "\ngunicorn-h1c==" in (ROOT / "requirements-runtime.lock").read_text(encoding="utf-8")
+    found = stages()
+    builder = [f"{keyword} {rest}" for keyword, rest in found["builder"]]
+    install = next(i for i, line in enumerate(builder) if "--require-hashes" in line)
+    assert any("apt-get install" in line and " gcc " in line for line in builder[:install])
+    runtime = [f"{keyword} {rest}" for keyword, rest in found["runtime"]]
+    assert not any("gcc" in line for line in runtime)
+    assert "COPY --from=builder /opt/venv /opt/venv" in runtime

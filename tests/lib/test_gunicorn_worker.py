@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
+from gunicorn.config import Config
 
 from agent_runtime.gunicorn_worker import RequestScan, request_state
 from tests.gunicorn import serving
@@ -320,3 +321,16 @@ def test_at_capacity_the_slowest_request_being_read_makes_room_and_is_told_why(s
     assert all(_error_code(t.answer) == "SERVICE_UNAVAILABLE" for t in evicted)
     assert tricklers[0] in evicted  # the longest-waiting went first
     assert {t.answer[:12] for t in tricklers} <= {b"HTTP/1.1 503", b"HTTP/1.1 408"}
+
+
+def test_the_services_requests_are_parsed_by_gunicorns_c_parser():
+    """gunicorn_h1c is in the locks for its speed (docs/performance.md), but gunicorn falls back to its Python
+    parser, silently, when the package is missing or a setting is incompatible with it: this says which is used."""
+    from gunicorn.app.wsgiapp import WSGIApplication
+    from gunicorn.http import message
+
+    app = WSGIApplication.__new__(WSGIApplication)  # only its config loader: no argument parsing, no app
+    app.cfg = Config()
+    app.load_config_from_module_name_or_filename("python:agent_runtime.gunicorn_conf")
+    assert app.cfg.worker_class_str == "agent_runtime.gunicorn_worker.BufferedThreadWorker"  # the config was read
+    assert message._check_fast_parser(app.cfg), "gunicorn would parse requests with its pure-Python parser"
