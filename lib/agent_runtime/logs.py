@@ -54,6 +54,10 @@ def redact(fields: dict[str, Any]) -> dict[str, Any]:
     return {key: "[REDACTED]" if key.lower() in _REDACTED_FIELDS else value for key, value in fields.items()}
 
 
+# One encoder for every line: json.dumps with arguments builds a new encoder per call.
+_encode = json.JSONEncoder(default=str, separators=(",", ":")).encode
+
+
 class JsonFormatter(logging.Formatter):
     def __init__(self, service: str) -> None:
         super().__init__()
@@ -78,7 +82,7 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             # Stack traces stay in our logs; they never reach a client.
             line["exception"] = self.formatException(record.exc_info)
-        return json.dumps(line, default=str, separators=(",", ":"))
+        return _encode(line)
 
 
 def configure_logging(service: str, level: str | None = None) -> None:
@@ -88,6 +92,11 @@ def configure_logging(service: str, level: str | None = None) -> None:
     handler.setFormatter(JsonFormatter(service))
     root.handlers[:] = [handler]
     root.setLevel((level or os.environ.get("LOG_LEVEL", "INFO")).upper())
+    # Neither the JSON lines nor gunicorn's own log format name a source line, a thread or a process name, so
+    # the records need not look them up (the logging HOWTO's "Optimization"; finding the caller walks the stack
+    # on every record). gunicorn's format shows the process id, which stays.
+    logging._srcfile = None
+    logging.logThreads = logging.logMultiprocessing = False
     # botocore logs request details (headers included) at DEBUG; keep it quiet even when we debug.
     for noisy in ("botocore", "boto3", "urllib3", "werkzeug"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
