@@ -51,6 +51,10 @@ SOCKET_TIMEOUT = 30.0
 _RECV_SIZE = 64 * 1024
 _LINGER_SECONDS = 2.0  # as gunicorn's graceful close
 _LINGER_MAX_DRAIN = 64 * 1024
+# How often the loop tells the arbiter it is alive and checks its parent. gunicorn does both (a system call each)
+# on every turn of the loop, several turns per request; the arbiter's timeout is 30 s, and an idle loop turns once
+# a second anyway.
+_HEARTBEAT_SECONDS = 1.0
 
 
 def json_error(status: int, reason: str, message: str) -> bytes:
@@ -193,6 +197,21 @@ class BufferedThreadWorker(ThreadWorker):
         self.worker_connections = sys.maxsize
         self.fresh_conns: deque[TConn] = deque()  # accepted, no byte yet; deadlines in order
         self.closing_conns: deque[TConn] = deque()  # answered, write side shut, draining before close
+        self._next_notify = self._next_parent_check = 0.0
+        self._parent_alive = True
+
+    def notify(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_notify:
+            self._next_notify = now + _HEARTBEAT_SECONDS
+            super().notify()
+
+    def is_parent_alive(self) -> bool:
+        now = time.monotonic()
+        if now >= self._next_parent_check:
+            self._next_parent_check = now + _HEARTBEAT_SECONDS
+            self._parent_alive = super().is_parent_alive()
+        return self._parent_alive
 
     def accept(self, listener: Any) -> None:
         try:
@@ -214,15 +233,21 @@ class BufferedThreadWorker(ThreadWorker):
     def _park(self, conn: TConn, waiting: deque[TConn], deadline: float, on_readable: Any) -> None:
         """Keep a connection in the event loop, no thread, in `waiting` (each queue holds one kind of wait, so its
         deadlines stay in order) until it is readable or its deadline passes."""
-        conn.sock.setblocking(False)
+        if conn.sock.gettimeout() != 0.0:  # each call is a system call, even when nothing changes
+            conn.sock.setblocking(False)
         conn.timeout = deadline
         waiting.append(conn)
         self.poller.register(conn.sock, selectors.EVENT_READ, partial(on_readable, conn))
 
     def _resume(self, conn: TConn, client: Any, waiting: deque[TConn]) -> None:
-        self.poller.unregister(client)
+        """A waiting connection has bytes: read them now, not after one more turn of the loop. The socket stays
+        registered, with a new callback (a change of callback alone is no system call)."""
         waiting.remove(conn)
-        self._start_reading(conn, b"")
+        self._begin_request(conn, b"")
+        conn.timeout = time.monotonic() + REQUEST_READ_TIMEOUT
+        self.pending_conns.append(conn)
+        self.poller.modify(client, selectors.EVENT_READ, partial(self._on_request_bytes, conn))
+        self._on_request_bytes(conn, client)
 
     def _on_first_byte(self, conn: TConn, client: Any) -> None:
         self._resume(conn, client, self.fresh_conns)
@@ -282,10 +307,15 @@ class BufferedThreadWorker(ThreadWorker):
     def on_client_socket_readable(self, conn: TConn, client: Any) -> None:
         self._resume(conn, client, self.keepalived_conns)
 
-    def _start_reading(self, conn: TConn, already: bytes) -> None:
+    @staticmethod
+    def _begin_request(conn: TConn, already: bytes) -> None:
         conn.buffered = bytearray(already)
         conn.scan = RequestScan(MAX_BUFFERED_BODY)
         conn.continued = False
+
+    def _start_reading(self, conn: TConn, already: bytes) -> None:
+        """A connection back from a thread with the start of its next request: read the rest in the loop."""
+        self._begin_request(conn, already)
         self._park(conn, self.pending_conns, time.monotonic() + REQUEST_READ_TIMEOUT, self._on_request_bytes)
         if already:
             self._judge(conn)
