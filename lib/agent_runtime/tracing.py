@@ -60,7 +60,7 @@ class JsonLinesExporter(SpanExporter):
         self._file = path.open("a", encoding="utf-8")
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        lines = [_encode(span_record(span)) for span in spans]
+        lines = [json_line(span) for span in spans]
         try:
             self._file.write("\n".join(lines) + "\n")
             self._file.flush()
@@ -83,6 +83,7 @@ class JsonLinesExporter(SpanExporter):
 # non-recording span carries the context on), and ended spans queued as they are for the export thread.
 
 _SCALARS = (str, bool, int, float)
+_SCALAR_TYPES = frozenset(_SCALARS)
 _UNSET = Status(StatusCode.UNSET)
 _SAMPLED, _NOT_SAMPLED = TraceFlags(TraceFlags.SAMPLED), TraceFlags(TraceFlags.DEFAULT)
 
@@ -129,8 +130,16 @@ class LeanSpan(trace.Span):
             self.attributes[key] = value
 
     def set_attributes(self, attributes: Mapping[str, Any]) -> None:
+        if self.end_time is not None:
+            return
+        mine = self.attributes
         for key, value in attributes.items():
-            self.set_attribute(key, value)
+            if type(value) in _SCALAR_TYPES:  # the common case, without a call per attribute
+                mine[key] = value
+            else:
+                value = _clean(value)
+                if value is not None:
+                    mine[key] = value
 
     def add_event(self, name: str, attributes: Mapping[str, Any] | None = None, timestamp: int | None = None) -> None:
         if self.end_time is None:
@@ -163,6 +172,19 @@ class LeanSpan(trace.Span):
         )  # fmt: skip
 
 
+# This process's id, kept by a fork hook: a span's end compares it with its export thread's process (a forked
+# worker starts its own thread) without a getpid system call per span.
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
 class Batches:
     """Ended spans, exported in batches by a thread of this process (started at the first span of a process, so
     a forked worker has its own): every `delay` seconds, or at once when a batch is full; at most `max_queue`
@@ -180,7 +202,7 @@ class Batches:
         self.dropped = 0
 
     def add(self, span: LeanSpan) -> None:
-        if self._pid != os.getpid():
+        if self._pid != _pid:
             self._start()
         if len(self._queue) >= self._max_queue:
             self.dropped += 1
@@ -191,8 +213,8 @@ class Batches:
 
     def _start(self) -> None:
         with _lock:
-            if self._pid != os.getpid() and not self._stopped:
-                self._pid = os.getpid()
+            if self._pid != _pid and not self._stopped:
+                self._pid = _pid
                 self._wake = threading.Event()
                 threading.Thread(target=self._run, name="span-export", daemon=True).start()
 
@@ -276,6 +298,22 @@ def span_record(span: ReadableSpan) -> dict[str, Any]:
         "service": (span.resource.attributes.get("service.name") if span.resource else None),
         "attributes": dict(span.attributes or {}),
     }
+
+
+def json_line(span: ReadableSpan) -> str:
+    """`span_record(span)` as its JSON line, the same text as json-encoding the record (tests/lib/test_tracing.py),
+    made directly: only the name, service and attributes go through the encoder, for half the CPU of a span's
+    export."""
+    context, parent = span.context, span.parent
+    parent_id = f'"{parent.span_id:016x}"' if parent else "null"
+    service = span.resource.attributes.get("service.name") if span.resource else None
+    end = "null" if span.end_time is None else span.end_time
+    return (
+        f'{{"trace_id":"{context.trace_id:032x}","span_id":"{context.span_id:016x}","parent_span_id":{parent_id},'
+        f'"name":{_encode(span.name)},"kind":"{_KIND_NAMES[span.kind]}","start_ns":{span.start_time},'
+        f'"end_ns":{end},"status":"{_STATUS_NAMES[span.status.status_code]}","service":{_encode(service)},'
+        f'"attributes":{_encode(dict(span.attributes or {}))}}}'
+    )
 
 
 def _exporter(service: str) -> SpanExporter | None:

@@ -50,6 +50,28 @@ def test_spans_are_exported_to_the_local_files_and_read_back(traced: Path):
     assert tracing.read_local(traced, trace_id="00" * 16) == []
 
 
+def test_a_span_line_is_the_json_of_its_record(traced: Path):
+    """The exporter builds each line directly; it must read back as exactly the record (and the same text)."""
+    captured: list = []
+    tracer = tracing._tracer
+    assert tracer is not None
+    tracer.batches.add = captured.append  # keep the ended spans here instead of exporting them
+    try:
+        with (
+            tracing.span('root \u00e9"\n', tracing.SERVER, {"list": ["a", "b"], "n": 3, "f": 1.5, "t": True}),
+            tracing.span("child", tracing.CLIENT, {"ü": "\u2028"}) as child,
+        ):
+            child.set_status(tracing.Status(tracing.StatusCode.ERROR))
+        unfinished = tracer.start_span("open", None, tracing.INTERNAL, None)
+    finally:
+        del tracer.batches.add
+    for span in [*captured, unfinished]:
+        line = tracing.json_line(span)
+        assert json.loads(line) == json.loads(json.dumps(tracing.span_record(span), default=str))
+        assert line == tracing._encode(tracing.span_record(span))
+    assert {json.loads(tracing.json_line(s))["status"] for s in captured} == {"UNSET", "ERROR"}
+
+
 def test_an_x_ray_header_starts_the_same_trace(traced: Path):
     parent = tracing.extract(
         {"X-Amzn-Trace-Id": "Root=1-5f84c7a2-0123456789abcdef01234567;Parent=53995c3f42cd8ad8;Sampled=1"}
@@ -158,3 +180,24 @@ def test_x_ray_segments_read_back_as_spans():
     assert spans[0]["trace_id"] == "5f84c7a20123456789abcdef01234567"  # pragma: allowlist secret
     assert spans[0]["attributes"]["http.response.status_code"] == 200
     assert spans[1]["end_ns"] - spans[1]["start_ns"] == pytest.approx(3_000_000, abs=1000)
+
+
+def test_a_forked_child_exports_from_an_export_thread_of_its_own(traced: Path):
+    """A fork copies no thread: the child's first span must start the child's export thread (the fork hook)."""
+    import os
+    import threading
+
+    with tracing.span("in the parent"):
+        pass
+    assert any(t.name == "span-export" for t in threading.enumerate())
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 only if its span started an export thread in it
+        code = 1
+        try:
+            with tracing.span("in the child"):
+                pass
+            code = 0 if any(t.name == "span-export" and t.is_alive() for t in threading.enumerate()) else 3
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
