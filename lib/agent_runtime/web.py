@@ -11,7 +11,7 @@ import time
 import uuid
 from typing import Any
 
-from flask import Blueprint, Flask, Response, g, jsonify, request
+from flask import Blueprint, Flask, Request, Response, g, jsonify, request
 from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import HTTPException
 
@@ -31,6 +31,7 @@ from agent_runtime.sigv4 import RawRequest, SigV4Verifier, VerifiedRequest
 log = logging.getLogger("agent_runtime.access")
 
 CORRELATION_HEADER = "X-Correlation-ID"
+_CORRELATION_ENVIRON = "HTTP_X_CORRELATION_ID"
 _CORRELATION_RE = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _READ_CHUNK = 64 * 1024
 _HTTP_CODES = {
@@ -191,42 +192,53 @@ def _health_blueprint(service: str) -> Blueprint:
 
 
 _UNTRACED = frozenset({"/health", "/metrics"})  # probes and scrapes: no trace of their own
+# The headers a client's trace context comes in, as the propagators ask for them, and their WSGI environ keys.
+_PROPAGATION_HEADERS = (
+    ("traceparent", "HTTP_TRACEPARENT"),
+    ("tracestate", "HTTP_TRACESTATE"),
+    ("X-Amzn-Trace-Id", "HTTP_X_AMZN_TRACE_ID"),
+)
 
 
-def _start_server_span(service: str) -> None:
+def _start_server_span(service: str, req: Request, state: Any) -> None:
     """The request's server span (`orbit POST /dispatch`), child of the context the client sent."""
-    if request.path in _UNTRACED:
+    path = req.path
+    if path in _UNTRACED:
         return
-    route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
-    parent = tracing.extract(request.headers)
+    rule = req.url_rule
+    route = rule.rule if rule is not None else "<unmatched>"
+    environ = req.environ
+    parent = tracing.extract({name: environ[key] for name, key in _PROPAGATION_HEADERS if key in environ})
+    method = req.method
     span = tracing.start_span(
-        f"{service} {request.method} {route}",
+        f"{service} {method} {route}",
         tracing.SERVER,
         {
-            "http.request.method": request.method,
+            "http.request.method": method,
             "http.route": route,
-            "url.scheme": request.scheme,
-            "url.path": printable(request.path, 256),
-            "client.address": request.remote_addr or "",
-            "agent_runtime.correlation_id": g.correlation_id,
+            "url.scheme": req.scheme,
+            "url.path": printable(path, 256),
+            "client.address": req.remote_addr or "",
+            "agent_runtime.correlation_id": state.correlation_id,
         },
         parent,
     )
-    g.span = span
-    g.span_token = tracing.activate(span, parent)
+    state.span = span
+    state.span_token = tracing.activate(span, parent)
 
 
 def _end_server_span(error: BaseException | None) -> None:
-    span = g.pop("span", None)
+    state = g._get_current_object()
+    span = state.pop("span", None)
     if span is None:
         return
-    status = g.get("status_code")
+    status = state.get("status_code")
     if status is not None:
         span.set_attribute("http.response.status_code", status)
     if error is not None or (status or 0) >= 500:
         span.set_status(tracing.Status(tracing.StatusCode.ERROR))
     span.end()
-    tracing.detach(g.pop("span_token"))
+    tracing.detach(state.pop("span_token"))
 
 
 def init_service(app: Flask, service: str) -> None:
@@ -236,13 +248,16 @@ def init_service(app: Flask, service: str) -> None:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.register_blueprint(_health_blueprint(service))
 
+    # The hooks run on every request: they look the request and `g` up once (each use of Flask's proxies is a
+    # context lookup) and read headers from the WSGI environ.
     @app.before_request
     def _start() -> None:
-        incoming = request.headers.get(CORRELATION_HEADER, "")
-        g.correlation_id = incoming if _CORRELATION_RE.match(incoming) else str(uuid.uuid4())
-        g.started = time.perf_counter()
-        correlation_id_var.set(g.correlation_id)
-        _start_server_span(service)
+        req, state = request._get_current_object(), g._get_current_object()  # type: ignore[attr-defined]
+        incoming = req.environ.get(_CORRELATION_ENVIRON, "")
+        state.correlation_id = incoming if _CORRELATION_RE.match(incoming) else str(uuid.uuid4())
+        state.started = time.perf_counter()
+        correlation_id_var.set(state.correlation_id)
+        _start_server_span(service, req, state)
 
     @app.teardown_request
     def _teardown(error: BaseException | None) -> None:
@@ -250,30 +265,32 @@ def init_service(app: Flask, service: str) -> None:
 
     @app.after_request
     def _finish(response: Response) -> Response:
-        response.headers[CORRELATION_HEADER] = correlation_id()
-        g.status_code = response.status_code
-        span = g.get("span")
+        req, state = request._get_current_object(), g._get_current_object()  # type: ignore[attr-defined]
+        headers = response.headers
+        headers[CORRELATION_HEADER] = correlation_id()
+        status = state.status_code = response.status_code
+        span = state.get("span")
         if span is not None:
             parent = tracing.traceparent(span)
             if parent:
-                response.headers["traceparent"] = parent
-        response.headers.setdefault("Cache-Control", "no-store")
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        started = g.get("started")
-        if started is not None and request.path != "/health":
-            path = printable(request.path)
+                headers["traceparent"] = parent
+        headers.setdefault("Cache-Control", "no-store")
+        headers.setdefault("X-Content-Type-Options", "nosniff")
+        started = state.get("started")
+        if started is not None and req.path != "/health":
+            path, method = printable(req.path), printable(req.method, 16)
             log.info(
                 "%s %s %s",
-                printable(request.method, 16),
+                method,
                 path,
-                response.status_code,
+                status,
                 extra={
                     "event": "request",
-                    "method": printable(request.method, 16),
+                    "method": method,
                     "path": path,
-                    "status": response.status_code,
+                    "status": status,
                     "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                    **g.get("log_fields", {}),
+                    **state.get("log_fields", {}),
                 },
             )
         return response

@@ -123,3 +123,37 @@ def test_large_numbers_within_a_double_are_kept_exactly():
         "n": 18446744073709551616,
         "m": -9007199254740993,
     }
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"TraceParent": "00-" + "ab" * 16 + "-" + "cd" * 8 + "-01", "TRACESTATE": "vendor=v1,other=o2"},
+        {"x-amzn-trace-id": "Root=1-" + "ab" * 4 + "-" + "ab" * 12 + ";Parent=" + "cd" * 8 + ";Sampled=1"},
+    ],
+)
+def test_a_request_continues_the_trace_its_headers_carry_whatever_their_case(tmp_path, monkeypatch, headers):
+    """The server span's parent is read from the WSGI environ: any spelling of the header names counts, and
+    tracestate travels on to what the service calls next."""
+    from agent_runtime import tracing
+
+    monkeypatch.setenv(tracing.TRACE_DIR_ENV, str(tmp_path))
+    monkeypatch.delenv("OTEL_SDK_DISABLED", raising=False)
+    tracing.configure_tracing("webtest")
+    try:
+        app = Flask(__name__)
+        init_service(app, "webtest")
+
+        @app.get("/onward")
+        def onward():
+            return tracing.inject({})
+
+        response = app.test_client().get("/onward", headers=headers)
+    finally:
+        monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+        tracing.configure_tracing("webtest")
+    onward_headers = response.get_json()
+    assert onward_headers["traceparent"].split("-")[1] == "ab" * 16
+    assert response.headers["traceparent"].split("-")[1] == "ab" * 16
+    if "TRACESTATE" in headers:
+        assert onward_headers["tracestate"] == "vendor=v1,other=o2"
