@@ -18,8 +18,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from agent_runtime import receipts
-from agent_runtime.replay import MemoryReplayStore
-from agent_runtime.sigv4 import Credential, RawRequest, SigV4Verifier, StaticKeys, sign
+from agent_runtime.replay import make_replay_store
+from agent_runtime.sigv4 import Credential, RawRequest, ReplayGuard, SigV4Verifier, StaticKeys, sign
 from bench.stats import summarize
 
 REGION = "us-east-1"
@@ -85,10 +85,14 @@ def _raw(method: str, url: str, body: bytes, signed: dict[str, str], extra: dict
 _CLIENT_EXTRA = {"User-Agent": "python-requests/2.32", "Accept": "*/*", "Accept-Encoding": "gzip, deflate"}
 
 
+def _memory_store() -> ReplayGuard:
+    """A memory replay store as a service makes it: it judges what is signed from its next whole second on, so
+    this waits for that second (the requests and receipts are signed after)."""
+    return make_replay_store("memory", table_name="")
+
+
 def _verifier(service: str, credential: Credential) -> SigV4Verifier:
-    return SigV4Verifier(
-        service=service, region=REGION, keys=StaticKeys([credential]), replay_guard=MemoryReplayStore()
-    )
+    return SigV4Verifier(service=service, region=REGION, keys=StaticKeys([credential]), replay_guard=_memory_store())
 
 
 def _signed_requests(count: int, make_body: Callable[[int], bytes], url: str, service: str, cred: Credential,
@@ -134,7 +138,7 @@ def dispatch_signatures(count: int = 3000) -> dict[str, Any]:
     total = count + warm
     orbit_verifier = _verifier("execute-api", _CLIENT)  # before signing: see sigv4_verify
     axon_verifier = _verifier("axon", _ORBIT)
-    guard = MemoryReplayStore()  # the receipts' use records: also before they are issued
+    guard = _memory_store()  # the receipts' use records: also before they are issued
     orbit_url = "http://127.0.0.1:8080/dispatch"
     axon_url = "http://127.0.0.1:8081/reason"
     client_requests = _signed_requests(
