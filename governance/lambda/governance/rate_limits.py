@@ -38,26 +38,25 @@ class RateLimiter:
         self.table = table_name
         # The counters are independent items: update them concurrently, one round trip of latency.
         self._pool = pool
+        # The counters' spans say the same of each call: made once (a tuple, the form a span keeps a list in).
+        self._span_attributes = {
+            "rpc.system": "aws-api",
+            "rpc.service": "DynamoDB",
+            "rpc.method": "UpdateItem",
+            "aws.dynamodb.table_names": (table_name,),
+        }
 
     def _increment(self, key: str, expires_at: int, scope: str, parent: Any) -> int:
         """Count one call; the counter's new value."""
-        with tracing.span(f"ratelimit.{scope}", tracing.CLIENT, self._attributes(), parent=parent):
+        with tracing.span(f"ratelimit.{scope}", tracing.CLIENT, self._span_attributes, parent=parent):
             response = self._update(key, expires_at, 1, "UPDATED_NEW")
         return int(response["Attributes"]["count"]["N"])
 
     def _take_back(self, key: str, expires_at: int) -> None:
         """Take one call back from a counter. Its new value is not needed, so not asked for: an answer without
         Attributes cannot turn the decision into an error."""
-        with tracing.span("ratelimit.global", tracing.CLIENT, self._attributes()):
+        with tracing.span("ratelimit.global", tracing.CLIENT, self._span_attributes):
             self._update(key, expires_at, -1, "NONE")
-
-    def _attributes(self) -> dict[str, Any]:
-        return {
-            "rpc.system": "aws-api",
-            "rpc.service": "DynamoDB",
-            "rpc.method": "UpdateItem",
-            "aws.dynamodb.table_names": [self.table],
-        }
 
     def _update(self, key: str, expires_at: int, by: int, returns: str) -> Any:
         return self.dynamodb.update_item(
