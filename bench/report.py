@@ -139,6 +139,8 @@ def summarize_cost(results: dict[str, Any]) -> dict[str, Any] | None:
             out["lambda_api_serving_ms"] = round(governance - handler["on"]["cpu_ms"], 3)
     if out.get("tracing_off_product_ms") is not None:
         out["tracing_delta_ms"] = round(out["tracing_on_product_ms"] - out["tracing_off_product_ms"], 3)
+    if cost.get("hello_floor"):
+        out["hello_floor"] = cost["hello_floor"]
     out["aws"] = aws_estimate(results, handler)
     return out
 
@@ -260,10 +262,12 @@ def cost_goals(cost: dict[str, Any] | None) -> list[dict[str, Any]]:
     on, level = cost["tracing_on"], cost["concurrency"]
     delta = cost.get("tracing_delta_ms")
     handler = cost.get("handler_on_ms")
+    floor = (cost.get("hello_floor") or {}).get("cpu_ms_per_request")
+    beside = f" (hello-world at the same rate: {_num(floor, 2)} ms)" if floor is not None else ""
     return [
         *(
             _at_most(goal_id, f"{label}'s CPU per dispatch (median at {level} connections, tracing on)",
-                     on.get(name), f"{_num(on.get(name), 2)} ms")
+                     on.get(name), f"{_num(on.get(name), 2)} ms{beside}")
             for goal_id, name, label in (("orbit_cpu_ms", "orbit", "Orbit"), ("axon_cpu_ms", "axon", "Axon"))
         ),
         _at_most(
@@ -327,6 +331,16 @@ def _table(header: list[str], rows: list[list[str]], align: str | None = None) -
     return lines
 
 
+def _speed(speed: dict[str, float] | None) -> str:
+    if not speed:
+        return ""
+    return (
+        f" The machine's speed: a fixed piece of Python work (`bench.micro.machine_speed`) took {_num(speed['start'])} "
+        f"ms of CPU at the start and {_num(speed['end'])} ms at the end; this shared machine's speed changes from "
+        "hour to hour, so compare runs by it."
+    )
+
+
 def render_results(results: dict[str, Any]) -> str:
     """The Markdown of a bench run (bench/results.md, and docs/performance.md between the bench markers)."""
     s = results["summary"]
@@ -340,6 +354,7 @@ def render_results(results: dict[str, Any]) -> str:
             f"{setup['generator_processes']} processes; {results['duration_s']:.0f} s in all. Other processes "
             f"on the machine used {_num(s['other_load_mean_cores'], 2)} cores on average during the load runs "
             f"(at most {_num(s['other_load_max_cores'], 2)}): where that is high, the figures are pessimistic."
+            + _speed(results.get("machine_speed_ms"))
         ),
         "",
         "### Goals",
@@ -475,6 +490,17 @@ def render_cost(cost: dict[str, Any] | None) -> list[str]:
         row("… its work per decision for the handler in process", cost.get("handler_emulator_ms"), None),
     ]  # fmt: skip
     lines += _table(["Process", "Tracing on (ms)", "Tracing off (ms)", "On − off (ms)"], rows)
+    floor = cost.get("hello_floor")
+    if floor:
+        lines += [
+            "",
+            _para(
+                f"The floor under Orbit's and Axon's figures: hello-world under the same gunicorn, in an open loop at "
+                f"the dispatch runs' rate ({_num(floor['rate_rps'])} req/s, {cost['concurrency']} connections), "
+                f"costs {_num(floor['cpu_ms_per_request'], 2)} ms of CPU per request: what one Python hop costs at "
+                "this load before it does any work of its own."
+            ),
+        ]
     aws = cost.get("aws")
     if aws:
         lines += [

@@ -188,7 +188,10 @@ def run_breakdown(settings: Settings, stack: BenchStack, client: Any, orbit: Any
 
 
 def measure(settings: Settings, stack: BenchStack) -> dict[str, Any]:
+    from bench.micro import machine_speed
+
     started = time.monotonic()
+    speed_before = machine_speed()
     stack.up()
     client, orbit = prepare(stack)
     hello_port = free_ports(1)[0]
@@ -276,6 +279,7 @@ def measure(settings: Settings, stack: BenchStack) -> dict[str, Any]:
         "lambda_invoke_ms": settings.aws_lambda_invoke_ms,
         "dynamodb_ms": settings.aws_dynamodb_ms,
     }
+    results["machine_speed_ms"] = {"start": speed_before, "end": machine_speed()}
     results["summary"] = report.summarize_results(results)
     results["goals"] = report.evaluate_goals(results)
     results["duration_s"] = round(time.monotonic() - started, 1)
@@ -330,6 +334,7 @@ def tracing_on_and_off(settings: Settings, level: int) -> dict[str, list[dict[st
         BenchStack(env={"OTEL_SDK_DISABLED": "true"}) as off_stack,
         GeneratorPool(settings.generators) as pool,
     ):
+        hello = HelloServer(free_ports(1)[0], on_stack.env, on_stack.state_dir / "logs" / "hello.log")
         legs = {}
         for mode, stack in (("on", on_stack), ("off", off_stack)):
             stack.up()
@@ -343,15 +348,39 @@ def tracing_on_and_off(settings: Settings, level: int) -> dict[str, list[dict[st
         try:
             for mode, (target, sampler) in legs.items():  # warm both the same way
                 repeat_dispatch(settings, pool, target, sampler, level, f"{mode}-warm", duration=2.0)
-            measured: dict[str, list[dict[str, Any]]] = {"tracing_on": [], "tracing_off": []}
+            measured: dict[str, Any] = {"tracing_on": [], "tracing_off": []}
             for n in range(settings.cost_repeats):
                 for mode, (target, sampler) in legs.items():
                     run = repeat_dispatch(settings, pool, target, sampler, level, f"{mode}-{n}")
                     measured[f"tracing_{mode}"].append(_cpu(run))
+            rates = sorted(run["throughput_rps"] for run in measured["tracing_on"])
+            measured["hello_floor"] = hello_at_rate(settings, pool, hello.start(), rates[len(rates) // 2], level)
             return measured
         finally:
+            hello.stop()
             for _, sampler in legs.values():
                 sampler.stop()
+
+
+def hello_at_rate(settings: Settings, pool: GeneratorPool, hello: HelloServer, rate: float, level: int) -> dict:
+    """hello-world under the services' gunicorn, in an open loop at the dispatch's rate: what one request costs a
+    Python hop at that load (Orbit and Axon are one hop each), the floor under their CPU per dispatch. At a few
+    dozen requests a second each request finds cold caches and sleeping threads: it costs about twice what it
+    does at the hello-world ceiling."""
+    log(f"cost per call: hello-world at the dispatch's rate, {rate:.1f} req/s, for {settings.duration:g} s")
+    target = Target("hello", "127.0.0.1", hello.port, "GET", "/", expect_body="Hello")
+    sampler = Sampler([port_group("hello", hello.port)]).start()
+    try:
+        sampler.window()
+        result = pool.run(
+            target, mode="open", concurrency=level, duration=settings.duration, warmup=settings.warmup, rate=rate
+        )
+        run = with_cpu_per_request({"target": "hello", **result, **sampler.close_window()})
+    finally:
+        sampler.stop()
+    _say(run)
+    return {"rate_rps": round(rate, 1), "throughput_rps": run["throughput_rps"], "errors": run["errors"],
+            "cpu_ms_per_request": run["cpu_ms_per_request"]["hello"]}  # fmt: skip
 
 
 def with_cpu_per_request(run: dict[str, Any]) -> dict[str, Any]:

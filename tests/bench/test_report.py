@@ -178,6 +178,7 @@ def test_cost_per_call_medians_goals_and_aws_estimate():
         "concurrency": 8,
         "tracing_on": _cost_runs(1.4, 0.9, 4.0),
         "tracing_off": _cost_runs(1.3, 0.85, 3.9),
+        "hello_floor": {"rate_rps": 50.0, "throughput_rps": 50.0, "errors": 0, "cpu_ms_per_request": 0.61},
         "aws": {"lambda_invoke_ms": 10.0, "dynamodb_ms": 5.0},
     }
     results["micro"]["governance_handler"] = {
@@ -204,6 +205,12 @@ def test_cost_per_call_medians_goals_and_aws_estimate():
     rendered = report.render_results(results)
     assert "### Cost per call" in rendered
     assert "| **Estimated dispatch p50 in AWS** | 21.20 |" in rendered
+    # the floor is shown beside Orbit's and Axon's goals and under the cost table
+    assert "| 1.40 ms (hello-world at the same rate: 0.61 ms) |" in rendered
+    assert "(50.0 req/s, 8 connections), costs 0.61 ms of CPU per request" in rendered
+    assert "machine_speed" not in rendered  # not measured in this synthetic run: not shown
+    results["machine_speed_ms"] = {"start": 33.8, "end": 41.0}
+    assert "took 33.8 ms of CPU at the start and 41.0 ms at the end" in report.render_results(results)
 
 
 def test_cost_goals_not_measured_without_the_cost_runs():
