@@ -42,8 +42,12 @@ def log(message: str) -> None:
 class BenchStack:
     """A local stack started for the bench. Use as a context manager: it is stopped on any exit."""
 
-    def __init__(self, project: str = "agent-runtime", env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, project: str = "agent-runtime", env: dict[str, str] | None = None, checkout: Path = REPO_ROOT
+    ) -> None:
+        """`checkout`: the repository whose code and virtualenv run the stack (bench.compare runs another)."""
         self.project = project
+        self.checkout = checkout
         self.state_dir = Path(tempfile.mkdtemp(prefix="agent-runtime-bench-"))
         orbit, axon, governance, emulator = free_ports(4)
         self.ports = {"orbit": orbit, "axon": axon, "governance": governance, "emulator": emulator}
@@ -68,14 +72,15 @@ class BenchStack:
         return LocalStack(self.state_dir, Ports(**self.ports), self.project, REGION).aws_env()
 
     def agentctl(self, *args: str, timeout: float = 180) -> str:
+        agentctl = BIN / "agentctl" if self.checkout == REPO_ROOT else self.checkout / ".venv" / "bin" / "agentctl"
         result = subprocess.run(
-            [str(BIN / "agentctl"), *args],
+            [str(agentctl), *args],
             env=self.env,
             capture_output=True,
             text=True,
             timeout=timeout,
             check=False,
-            cwd=REPO_ROOT,
+            cwd=self.checkout,
             start_new_session=True,  # a Ctrl-C meant for the bench must not kill the stack's own tooling
         )
         if result.returncode != 0:
