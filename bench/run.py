@@ -272,7 +272,7 @@ def measure(settings: Settings, stack: BenchStack) -> dict[str, Any]:
         "cost": {"concurrency": busiest["concurrency"]},
     }
     log("mcp: tools/call through Orbit's gateway and straight to the upstream")
-    results["mcp"] = mcp.measure(stack, client, seconds=5.0)
+    results["mcp"] = mcp.measure(stack, client, seconds=4.0)
     stack.down()  # the two stacks below have the machine to themselves
     results["cost"].update(tracing_on_and_off(settings, busiest["concurrency"]))
     results["cost"]["aws"] = {
@@ -347,7 +347,7 @@ def tracing_on_and_off(settings: Settings, level: int) -> dict[str, list[dict[st
             legs[mode] = (target, Sampler(groups).start())
         try:
             for mode, (target, sampler) in legs.items():  # warm both the same way
-                repeat_dispatch(settings, pool, target, sampler, level, f"{mode}-warm", duration=2.0)
+                repeat_dispatch(settings, pool, target, sampler, level, f"{mode}-warm", duration=1.0)
             measured: dict[str, Any] = {"tracing_on": [], "tracing_off": []}
             for n in range(settings.cost_repeats):
                 for mode, (target, sampler) in legs.items():
@@ -362,19 +362,21 @@ def tracing_on_and_off(settings: Settings, level: int) -> dict[str, list[dict[st
                 sampler.stop()
 
 
+HELLO_FLOOR_SECONDS = 4.0  # a steady, cheap load: a short run is enough, and make bench must stay under 5 minutes
+
+
 def hello_at_rate(settings: Settings, pool: GeneratorPool, hello: HelloServer, rate: float, level: int) -> dict:
     """hello-world under the services' gunicorn, in an open loop at the dispatch's rate: what one request costs a
     Python hop at that load (Orbit and Axon are one hop each), the floor under their CPU per dispatch. At a few
     dozen requests a second each request finds cold caches and sleeping threads: it costs about twice what it
     does at the hello-world ceiling."""
-    log(f"cost per call: hello-world at the dispatch's rate, {rate:.1f} req/s, for {settings.duration:g} s")
+    duration = min(settings.duration, HELLO_FLOOR_SECONDS)
+    log(f"cost per call: hello-world at the dispatch's rate, {rate:.1f} req/s, for {duration:g} s")
     target = Target("hello", "127.0.0.1", hello.port, "GET", "/", expect_body="Hello")
     sampler = Sampler([port_group("hello", hello.port)]).start()
     try:
         sampler.window()
-        result = pool.run(
-            target, mode="open", concurrency=level, duration=settings.duration, warmup=settings.warmup, rate=rate
-        )
+        result = pool.run(target, mode="open", concurrency=level, duration=duration, warmup=settings.warmup, rate=rate)
         run = with_cpu_per_request({"target": "hello", **result, **sampler.close_window()})
     finally:
         sampler.stop()

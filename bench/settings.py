@@ -139,8 +139,9 @@ class Settings:
         """Seconds the load phases of `make bench` take (the stack's start and the micro-benchmarks add ~40 s)."""
         closed = len(self.levels) * 3 * (self.warmup + self.duration + 0.8)
         # cost per call: two fresh stacks (about 15 s each to start), a short warm run and the repeats on each
-        # ... and hello-world at the dispatch's rate (the floor)
-        cost = (2 * self.cost_repeats + 1) * (self.warmup + self.duration + 0.8) + 2 * (15 + self.warmup + 2.8)
+        # ... and hello-world at the dispatch's rate (the floor, at most 4 s)
+        cost = (2 * self.cost_repeats) * (self.warmup + self.duration + 0.8) + 2 * (15 + self.warmup + 1.8)
+        cost += self.warmup + min(self.duration, 4.0) + 0.8
         return closed + self.open_warmup + self.open_seconds + 1 + cost
 
     @property
