@@ -19,9 +19,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.loadgen import GeneratorPool, probe
+from bench.loadgen import GeneratorPool
 from bench.procs import Sampler, port_group
-from bench.run import prepare, targets, with_cpu_per_request
+from bench.run import started_dispatch, with_cpu_per_request
 from bench.settings import Settings
 from bench.stack import REPO_ROOT, BenchError, BenchStack, log
 
@@ -51,12 +51,7 @@ def compare(ref_checkout: Path, runs: int, seconds: float, env: dict[str, str]) 
     with sides["before"], sides["after"], GeneratorPool(settings.generators) as pool:
         legs = {}
         for side, stack in sides.items():
-            stack.up()
-            client, orbit = prepare(stack)
-            target = targets(stack, client, orbit)["dispatch"]
-            status, body = probe(target)
-            if status != 200:
-                raise BenchError(f"dispatch ({side}) answered {status}: {body[:300]!r}")
+            target = started_dispatch(stack, side)
             legs[side] = (target, Sampler([port_group(name, stack.ports[name]) for name in PROCESSES]).start())
         try:
             for n in range(runs + 1):  # the first round warms both sides

@@ -136,6 +136,17 @@ def targets(stack: BenchStack, client: Any, orbit: Any, hello_port: int | None =
     }
 
 
+def started_dispatch(stack: BenchStack, label: str) -> Target:
+    """Start `stack`, ready for load (prepare()), and check that a dispatch through it succeeds: its target."""
+    stack.up()
+    client, orbit = prepare(stack)
+    target = targets(stack, client, orbit)["dispatch"]
+    status, body = probe(target)
+    if status != target.expect_status or target.expect_body.encode() not in body:
+        raise BenchError(f"dispatch ({label}) answered {status}: {body[:300]!r}")
+    return target
+
+
 def run_micro(settings: Settings, stack: BenchStack) -> dict[str, Any]:
     from concurrent.futures import ThreadPoolExecutor
 
@@ -337,12 +348,7 @@ def tracing_on_and_off(settings: Settings, level: int) -> dict[str, list[dict[st
         hello = HelloServer(free_ports(1)[0], on_stack.env, on_stack.state_dir / "logs" / "hello.log")
         legs = {}
         for mode, stack in (("on", on_stack), ("off", off_stack)):
-            stack.up()
-            client, orbit = prepare(stack)
-            target = targets(stack, client, orbit)["dispatch"]
-            status, body = probe(target)
-            if status != target.expect_status or target.expect_body.encode() not in body:
-                raise BenchError(f"dispatch (tracing {mode}) answered {status}: {body[:300]!r}")
+            target = started_dispatch(stack, f"tracing {mode}")
             groups = [port_group(name, stack.ports[name]) for name in ("emulator", "governance", "axon", "orbit")]
             legs[mode] = (target, Sampler(groups).start())
         try:

@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
-from bench.loadgen import GeneratorPool, probe
+from bench.loadgen import GeneratorPool
 from bench.procs import MIB, Sampler, pid_group, port_group
-from bench.run import git_state, prepare, targets
+from bench.run import git_state, started_dispatch
 from bench.settings import Settings, SettingsError
 from bench.stack import BenchError, BenchStack, Interrupted, install_stop_signals, log, write_json
 
@@ -96,12 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         skew_env = {"ORBIT_MAX_CLOCK_SKEW_SECONDS": str(skew), "AXON_MAX_CLOCK_SKEW_SECONDS": str(skew)}
         with BenchStack(env=skew_env) as stack:
-            stack.up()
-            client, orbit = prepare(stack)
-            dispatch = targets(stack, client, orbit)["dispatch"]
-            status, body = probe(dispatch)
-            if status != 200:
-                raise BenchError(f"dispatch answered {status}: {body[:300]!r}")
+            dispatch = started_dispatch(stack, "soak")
             with GeneratorPool(generators) as pool:
                 rate = settings.soak_rate
                 if not rate:
