@@ -87,7 +87,7 @@ class TraceSource(ABC):
 
     @abstractmethod
     def spans(self, trace_id: str) -> list[dict[str, Any]]:
-        """The spans of one trace as the local files hold them (agent_runtime.tracing.span_record)."""
+        """The spans of one trace as the local files hold them (agent_runtime.tracing.json_line)."""
 
 
 class TraceFiles(TraceSource):
